@@ -1,0 +1,160 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { patchWasmKernels } from './wasm-kernels.js';
+
+/** The TensorFlow.js backends alignjs knows how to start, in order of preference. */
+export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
+
+export const BACKEND_NAMES: readonly BackendName[] = ['tensorflow', 'wasm', 'cpu'];
+
+/** One backend that was tried and not used. */
+export interface SkippedBackend {
+  backend: BackendName;
+  /** npm package that provides it */
+  module: string;
+  reason: string;
+}
+
+export interface BackendInfo {
+  /** the active backend */
+  backend: BackendName;
+  /** the package that provided it */
+  module: string;
+  /** why this one: `forced by ALIGNJS_BACKEND=…`, `forced by options.backend`, or `first available` */
+  reason: string;
+  /** the candidates tried before it, and why each was skipped */
+  skipped: SkippedBackend[];
+  /** for wasm: which binary runs (SIMD, threads) */
+  wasm?: { simd: boolean; threads: boolean };
+}
+
+export interface InitBackendOptions {
+  /** force one backend (wins over `ALIGNJS_BACKEND`) */
+  backend?: BackendName;
+  /** environment to read `ALIGNJS_BACKEND` from; defaults to `process.env` */
+  env?: Record<string, string | undefined>;
+  /** directory (or URL prefix, ending in `/`) holding the `.wasm` binaries; resolved from the installed package in Node */
+  wasmPath?: string;
+  /** module loader; tests replace it to simulate missing packages */
+  importModule?: (specifier: string) => Promise<unknown>;
+}
+
+interface Candidate {
+  backend: BackendName;
+  module: string;
+}
+
+const CANDIDATES: readonly Candidate[] = [
+  { backend: 'tensorflow', module: '@tensorflow/tfjs-node-gpu' },
+  { backend: 'tensorflow', module: '@tensorflow/tfjs-node' },
+  { backend: 'wasm', module: '@tensorflow/tfjs-backend-wasm' },
+  { backend: 'cpu', module: '@tensorflow/tfjs-backend-cpu' },
+];
+
+const defaultImport = (specifier: string): Promise<unknown> => import(specifier);
+
+function isNode(): boolean {
+  return typeof process !== 'undefined' && process.versions?.node != null;
+}
+
+function describeLoadError(module: string, err: unknown): string {
+  const e = err as { code?: string; message?: string };
+  if (e?.code === 'ERR_MODULE_NOT_FOUND' || e?.code === 'MODULE_NOT_FOUND') {
+    return `${module} is not installed (npm install ${module})`;
+  }
+  const msg = e?.message ?? String(err);
+  return `${module} failed to load: ${msg.split('\n')[0]}`;
+}
+
+async function resolveWasmDir(): Promise<string | undefined> {
+  if (!isNode()) return undefined;
+  const { createRequire } = await import('node:module');
+  const { dirname, join } = await import('node:path');
+  const require = createRequire(import.meta.url);
+  const pkg = require.resolve('@tensorflow/tfjs-backend-wasm/package.json');
+  return join(dirname(pkg), 'dist') + '/';
+}
+
+type WasmModule = { setWasmPaths?: (prefix: string) => void };
+
+async function tryCandidate(
+  c: Candidate,
+  load: (s: string) => Promise<unknown>,
+  wasmPath: string | undefined,
+): Promise<string | undefined> {
+  let mod: unknown;
+  try {
+    mod = await load(c.module);
+  } catch (err) {
+    return describeLoadError(c.module, err);
+  }
+  if (c.backend === 'wasm') {
+    const dir = wasmPath ?? (await resolveWasmDir());
+    const setWasmPaths = (mod as WasmModule).setWasmPaths;
+    if (dir && setWasmPaths) setWasmPaths(dir);
+  }
+  if (tf.findBackendFactory(c.backend) == null) {
+    return `${c.module} loaded but registered no '${c.backend}' backend`;
+  }
+  let ok = false;
+  let failure = '';
+  try {
+    ok = await tf.setBackend(c.backend);
+  } catch (err) {
+    failure = (err as Error)?.message ?? String(err);
+  }
+  if (!ok)
+    return `${c.module} is installed but the '${c.backend}' backend failed to start${failure ? `: ${failure}` : ''}`;
+  await tf.ready();
+  return undefined;
+}
+
+/**
+ * Starts the best available TensorFlow.js backend and says why.
+ *
+ * Order: `tensorflow` from `@tensorflow/tfjs-node-gpu`, then from `@tensorflow/tfjs-node`,
+ * then `wasm` (binaries resolved from the installed package; SIMD where the runtime has it;
+ * tfjs disables wasm threads in Node), then `cpu`. `options.backend` or the environment
+ * variable `ALIGNJS_BACKEND=tensorflow|wasm|cpu` forces one; a forced backend that cannot
+ * start is an error that says why.
+ */
+export async function initBackend(options: InitBackendOptions = {}): Promise<BackendInfo> {
+  const env = options.env ?? (isNode() ? process.env : {});
+  const fromEnv = env.ALIGNJS_BACKEND?.trim();
+  const forced = options.backend ?? (fromEnv ? fromEnv : undefined);
+  if (forced !== undefined && !BACKEND_NAMES.includes(forced as BackendName)) {
+    const source = options.backend !== undefined ? 'options.backend' : 'ALIGNJS_BACKEND';
+    throw new Error(
+      `${source}='${forced}' is not a backend alignjs knows; use one of ${BACKEND_NAMES.join(', ')}`,
+    );
+  }
+  const load = options.importModule ?? defaultImport;
+  const candidates = forced ? CANDIDATES.filter((c) => c.backend === forced) : CANDIDATES;
+  const skipped: SkippedBackend[] = [];
+  for (const c of candidates) {
+    const failure = await tryCandidate(c, load, options.wasmPath);
+    if (failure !== undefined) {
+      skipped.push({ backend: c.backend, module: c.module, reason: failure });
+      continue;
+    }
+    const reason = forced
+      ? options.backend !== undefined
+        ? `forced by options.backend='${forced}'`
+        : `forced by ALIGNJS_BACKEND=${forced}`
+      : 'first available';
+    const info: BackendInfo = { backend: c.backend, module: c.module, reason, skipped };
+    if (c.backend === 'wasm') {
+      patchWasmKernels();
+      info.wasm = {
+        simd: Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')),
+        threads: Boolean(await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT')),
+      };
+    }
+    return info;
+  }
+  const why = skipped.map((s) => `  - ${s.module}: ${s.reason}`).join('\n');
+  throw new Error(
+    forced
+      ? `backend '${forced}' was requested but cannot start:\n${why}`
+      : `no TensorFlow.js backend could start:\n${why}\ninstall @tensorflow/tfjs-backend-cpu at least`,
+  );
+}

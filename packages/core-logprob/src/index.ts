@@ -1,0 +1,9 @@
+import './gradients.js';
+
+export * from './backend.js';
+export * from './batch.js';
+export * from './config.js';
+export * from './grad.js';
+export * from './logprobs.js';
+export * from './math.js';
+export * from './objective.js';

@@ -1,0 +1,149 @@
+import type * as tf from '@tensorflow/tfjs-core';
+
+/**
+ * The data an objective learns from (the trainer detects it from the dataset's fields):
+ * - `pairwise`: `{prompt, chosen, rejected}` (optional scores)
+ * - `binary`: `{prompt, completion, label}` thumbs up/down
+ * - `score`: `{prompt, completion, score}`
+ * - `multi`: `{prompt, completions: [...], scores: [...]}`, K responses per prompt
+ */
+export type FeedbackKind = 'pairwise' | 'binary' | 'score' | 'multi';
+
+/** The tensor layout a loss consumes (see the `*Inputs` types). */
+export type InputKind = 'pairwise' | 'pointwise' | 'multi' | 'cross';
+
+/**
+ * Pairwise inputs: every tensor `[B]`, log-probs are **sums** over response tokens.
+ * `ref*` are detached reference log-probs (omit them only for reference-free losses).
+ */
+export interface PairwiseInputs {
+  kind: 'pairwise';
+  policyChosenLogps: tf.Tensor1D;
+  policyRejectedLogps: tf.Tensor1D;
+  refChosenLogps?: tf.Tensor1D;
+  refRejectedLogps?: tf.Tensor1D;
+  /** response token counts */
+  chosenLengths: tf.Tensor1D;
+  rejectedLengths: tf.Tensor1D;
+  /** data scores on the dataset's own scale (Uni-DPO, PRO) */
+  chosenScores?: tf.Tensor1D;
+  rejectedScores?: tf.Tensor1D;
+}
+
+/** One response per row (binary or scored feedback), every tensor `[B]`. */
+export interface PointwiseInputs {
+  kind: 'pointwise';
+  policyLogps: tf.Tensor1D;
+  refLogps?: tf.Tensor1D;
+  lengths: tf.Tensor1D;
+  /** 1 desirable / 0 undesirable */
+  labels?: tf.Tensor1D;
+  /** explicit scores or rewards */
+  scores?: tf.Tensor1D;
+  /** per row: 1 if the row is binary feedback, 0 if scored (UNA mixed batches) */
+  isBinary?: tf.Tensor1D;
+  /** KTO's KL estimate: log-probs of mismatched (x_i, y_j≠i) pairs, `[B]` */
+  klPolicyLogps?: tf.Tensor1D;
+  klRefLogps?: tf.Tensor1D;
+}
+
+/** K responses per prompt, `[B, K]` tensors; `mask` is 1 where a slot holds a response. */
+export interface MultiInputs {
+  kind: 'multi';
+  policyLogps: tf.Tensor2D;
+  refLogps: tf.Tensor2D;
+  lengths: tf.Tensor2D;
+  scores: tf.Tensor2D;
+  mask: tf.Tensor2D;
+  /** [B] Σ log p(prompt tokens after the first) — RAO's partition estimate */
+  policyPromptLogps?: tf.Tensor1D;
+  refPromptLogps?: tf.Tensor1D;
+}
+
+/** VAR's cross inputs: row = prompt i, column = response j. */
+export interface CrossInputs {
+  kind: 'cross';
+  /** [B] policy log-probs of each row's own response */
+  policyLogps: tf.Tensor1D;
+  /** [B] token counts of each response */
+  lengths: tf.Tensor1D;
+  /** [B, B] logp_ref(y_j | x_i) */
+  refCrossLogps: tf.Tensor2D;
+  /** [B, B] r(x_i, y_j) */
+  crossRewards: tf.Tensor2D;
+}
+
+export type ObjectiveInputs = PairwiseInputs | PointwiseInputs | MultiInputs | CrossInputs;
+
+/** What an objective needs the trainer to compute for it. */
+export interface ObjectiveNeeds {
+  /** tensor layout of `loss`'s inputs */
+  inputs: InputKind;
+  /** reference-model log-probs */
+  reference: boolean;
+  /** prompt log-probs (policy and reference) from the same forward pass */
+  promptLogps: boolean;
+  /** the B×B cross batch */
+  crossPairs: boolean;
+  /** explicit rewards or scores (from data, a reward model or a function) */
+  rewards: boolean;
+  /** uses mean token log-probs (lengths must be exact) */
+  lengthNormalized: boolean;
+  /** KTO-style mismatched pairs for a KL estimate */
+  mismatchedPairs: boolean;
+}
+
+/** What `loss` returns: a scalar to minimize and detached metrics as plain numbers. */
+export interface LossOutput {
+  loss: tf.Scalar;
+  metrics: Record<string, number>;
+}
+
+/**
+ * The contract every loss package implements, so the trainer composes losses without
+ * knowing them.
+ */
+export interface Objective<C> {
+  /** the name users type in configs (`dpo`, `unidpo`, `rao`, …) */
+  readonly name: string;
+  /** one line for `--help` and reports */
+  readonly description: string;
+  /** data kinds accepted (for some objectives, `config` narrows it: see `needs`) */
+  readonly feedback: readonly FeedbackKind[];
+  /** every metric name `loss` can report */
+  readonly metricNames: readonly string[];
+  /** validated, frozen config; throws naming the field, the value and the allowed range */
+  parseConfig(raw: unknown): Readonly<C>;
+  /** data kinds accepted under this config */
+  feedbackFor(config: Readonly<C>): readonly FeedbackKind[];
+  needs(config: Readonly<C>): ObjectiveNeeds;
+  /** scalar loss (mean over examples) and detached metrics; disposes its intermediates */
+  loss(inputs: ObjectiveInputs, config: Readonly<C>): LossOutput;
+}
+
+/** Narrows inputs to the kind a loss expects, with an error that says what came instead. */
+export function expectInputs<K extends InputKind>(
+  objective: string,
+  inputs: ObjectiveInputs,
+  kind: K,
+): Extract<ObjectiveInputs, { kind: K }> {
+  if (inputs?.kind !== kind) {
+    throw new Error(
+      `${objective}: expects ${kind} inputs, got ${inputs?.kind ?? typeof inputs} (see the Objective input field names in @alignjs/core-logprob)`,
+    );
+  }
+  return inputs as Extract<ObjectiveInputs, { kind: K }>;
+}
+
+/** Throws if an optional input the objective needs is missing. */
+export function requireInput<T>(
+  objective: string,
+  field: string,
+  value: T | undefined,
+  why: string,
+): T {
+  if (value === undefined || value === null) {
+    throw new Error(`${objective}: input '${field}' is required (${why})`);
+  }
+  return value;
+}
