@@ -82,3 +82,19 @@ describe('math utilities', () => {
     expect(g.dataSync()[0]).toBe(3);
   });
 });
+
+describe('detach', () => {
+  it('computes gates from trainable inputs with ops that have no gradient', async () => {
+    const { detach } = await import('./grad.js');
+    const x = vec([1, -2, 3]);
+    const g = tf.grad((v: tf.Tensor) => {
+      const gate = detach(() => tf.cast(tf.greater(v, 0), 'float32'));
+      return tf.sum(tf.mul(gate, tf.square(v)));
+    })(x);
+    expectClose(g.dataSync(), [2, 0, 6]);
+    const before = tf.memory().numTensors;
+    const d = detach(() => tf.add(x, 1));
+    expect(tf.memory().numTensors).toBe(before + 1);
+    tf.dispose([x, g, d]);
+  });
+});

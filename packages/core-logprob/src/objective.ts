@@ -1,4 +1,5 @@
-import type * as tf from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
+import { readMetrics } from './math.js';
 
 /**
  * The data an objective learns from (the trainer detects it from the dataset's fields):
@@ -146,4 +147,46 @@ export function requireInput<T>(
     throw new Error(`${objective}: input '${field}' is required (${why})`);
   }
   return value;
+}
+
+/**
+ * Runs a loss body in `tf.tidy`: it returns the scalar loss and metric tensors; the
+ * metrics come back as plain numbers (one device read) and every intermediate is freed.
+ */
+export function runLoss(
+  body: () => { loss: tf.Scalar; metrics: Record<string, tf.Tensor | number> },
+): LossOutput {
+  return tf.tidy(() => {
+    const out = body();
+    return { loss: out.loss, metrics: readMetrics(out.metrics) };
+  });
+}
+
+/** Throws if any entry of `[B]` `values` is not > 0 (zero-length responses break means). */
+export function requirePositive(objective: string, field: string, values: tf.Tensor): void {
+  const v = values.dataSync();
+  for (let i = 0; i < v.length; i++) {
+    if (!(v[i]! > 0)) {
+      throw new Error(
+        `${objective}: input '${field}' must be > 0 for every row, row ${i} is ${v[i]} (zero-length responses must be rejected at the data layer)`,
+      );
+    }
+  }
+}
+
+/** Throws if `[B]` tensors in `fields` disagree in shape with the first one. */
+export function requireSameShape(
+  objective: string,
+  fields: Record<string, tf.Tensor | undefined>,
+): void {
+  let first: [string, number[]] | undefined;
+  for (const [name, t] of Object.entries(fields)) {
+    if (!t) continue;
+    if (!first) first = [name, t.shape];
+    else if (t.shape.join() !== first[1].join()) {
+      throw new Error(
+        `${objective}: input '${name}' has shape [${t.shape}] but '${first[0]}' has [${first[1]}]`,
+      );
+    }
+  }
 }

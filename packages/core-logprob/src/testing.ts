@@ -110,3 +110,59 @@ export function expectNoLeaks<T>(fn: () => T, label = 'call'): T {
 export function vec(xs: readonly number[]): tf.Tensor1D {
   return tf.tensor1d(xs as number[], 'float32');
 }
+
+/** Plain-number pairwise data for building {@link PairwiseInputs} in tests. */
+export interface PairNumbers {
+  policyChosen: number[];
+  policyRejected: number[];
+  refChosen: number[];
+  refRejected: number[];
+  chosenLengths: number[];
+  rejectedLengths: number[];
+  chosenScores?: number[];
+  rejectedScores?: number[];
+}
+
+/** Random pairwise data: sums of log-probs around −lengths·2, log-ratios of a few nats. */
+export function randomPairs(B: number, seed: number): PairNumbers {
+  const r = rng(seed);
+  const lens = () => Array.from({ length: B }, () => 1 + Math.floor(r.uniform() * 12));
+  const chosenLengths = lens();
+  const rejectedLengths = lens();
+  const ref = (l: number[]) => l.map((n) => -2 * n - r.uniform() * n);
+  const refChosen = ref(chosenLengths);
+  const refRejected = ref(rejectedLengths);
+  return {
+    chosenLengths,
+    rejectedLengths,
+    refChosen,
+    refRejected,
+    policyChosen: refChosen.map((v) => v + 2 * r.normal()),
+    policyRejected: refRejected.map((v) => v + 2 * r.normal()),
+    chosenScores: chosenLengths.map(() => 1 + 4 * r.uniform()),
+    rejectedScores: chosenLengths.map(() => 1 + 4 * r.uniform()),
+  };
+}
+
+/** Unigram toy policy: `logp(y) = Σ_v counts[y][v]·log_softmax(θ)[v]` for each response. */
+export function unigramLogps(
+  theta: tf.Tensor1D,
+  counts: readonly (readonly number[])[],
+): tf.Tensor1D {
+  return tf.tidy(() => {
+    const lsm = tf.logSoftmax(theta);
+    return tf.squeeze(
+      tf.matMul(tf.tensor2d(counts as number[][]), tf.reshape(lsm, [-1, 1])),
+      [1],
+    ) as tf.Tensor1D;
+  });
+}
+
+/** float64 unigram log-probs for oracle checks. */
+export function unigramLogps64(
+  theta: readonly number[],
+  counts: readonly (readonly number[])[],
+): number[] {
+  const lse = logSumExp64(theta);
+  return counts.map((c) => c.reduce((s, n, v) => s + n * (theta[v]! - lse), 0));
+}

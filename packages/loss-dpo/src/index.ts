@@ -1,0 +1,3 @@
+export * from './kto.js';
+export * from './objectives.js';
+export * from './pairwise.js';
