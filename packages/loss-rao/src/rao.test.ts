@@ -55,7 +55,11 @@ function random(B: number, K: number, seed: number, ragged: boolean): Multi {
   const r = rng(seed);
   const grid = (f: () => number) => Array.from({ length: B }, () => Array.from({ length: K }, f));
   const mask = grid(() => 1);
-  if (ragged) mask.forEach((row, i) => row.fill(0, 1 + (i % K)));
+  if (ragged) {
+    mask.forEach((row, i) => {
+      row.fill(0, 1 + (i % K));
+    });
+  }
   return {
     policy: grid(() => -30 + 5 * r.normal()),
     ref: grid(() => -30 + 5 * r.normal()),
