@@ -70,8 +70,10 @@ export interface CrossInputs {
   lengths: tf.Tensor1D;
   /** [B, B] logp_ref(y_j | x_i) */
   refCrossLogps: tf.Tensor2D;
-  /** [B, B] r(x_i, y_j) */
-  crossRewards: tf.Tensor2D;
+  /** [B, B] r(x_i, y_j) (VAR's exact `cross` mode) */
+  crossRewards?: tf.Tensor2D;
+  /** [B] r(x_j, y_j), taken as given for every prompt (VAR's `diagonal` mode) */
+  rewards?: tf.Tensor1D;
 }
 
 export type ObjectiveInputs = PairwiseInputs | PointwiseInputs | MultiInputs | CrossInputs;
