@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { stopGradient } from './grad.js';
 import { readMetrics } from './math.js';
 
 /**
@@ -191,4 +192,44 @@ export function requireSameShape(
       );
     }
   }
+}
+
+/** Fields a loss may differentiate: the policy's log-probs (everything else is data). */
+const POLICY_FIELDS = new Set([
+  'policyChosenLogps',
+  'policyRejectedLogps',
+  'policyLogps',
+  'policyPromptLogps',
+  'klPolicyLogps',
+]);
+
+/**
+ * The inputs with every non-policy tensor (reference log-probs, lengths, scores, rewards,
+ * masks) behind `stopGradient`, so no gradient ever reaches the reference model or the data,
+ * whatever the caller passed. Call it inside the loss's `tf.tidy` (`runLoss`).
+ */
+export function detachInputs<T extends ObjectiveInputs>(inputs: T): T {
+  const out: Record<string, unknown> = { ...inputs };
+  for (const [k, v] of Object.entries(inputs)) {
+    if (v instanceof tf.Tensor && !POLICY_FIELDS.has(k)) out[k] = stopGradient(v);
+  }
+  return out as T;
+}
+
+/**
+ * The body of every `Objective.loss`: checks the input kind, detaches every non-policy
+ * input ({@link detachInputs}), runs `body` in a `tf.tidy` and reads the metrics
+ * ({@link runLoss}). Errors thrown by `body` free its tensors.
+ */
+export function computeLoss<K extends InputKind>(
+  objective: string,
+  inputs: ObjectiveInputs,
+  kind: K,
+  body: (p: Extract<ObjectiveInputs, { kind: K }>) => {
+    loss: tf.Scalar;
+    metrics: Record<string, tf.Tensor | number>;
+  },
+): LossOutput {
+  const checked = expectInputs(objective, inputs, kind);
+  return runLoss(() => body(detachInputs(checked)));
 }

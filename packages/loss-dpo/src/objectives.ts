@@ -1,6 +1,6 @@
 import {
   type ConfigReader,
-  expectInputs,
+  computeLoss,
   meanLogps,
   type Objective,
   type ObjectiveNeeds,
@@ -8,7 +8,6 @@ import {
   pairwiseMetricTensors,
   parseWith,
   requirePositive,
-  runLoss,
   stopGradient,
 } from '@alignjs/core-logprob';
 import * as tf from '@tensorflow/tfjs-core';
@@ -65,8 +64,7 @@ function pairwiseObjective<C extends object>(spec: PairwiseSpec<C>): Objective<C
     feedbackFor: () => ['pairwise'] as const,
     needs: () => needs,
     loss(inputs, config) {
-      const p = expectInputs(spec.name, inputs, 'pairwise');
-      return runLoss(() => {
+      return computeLoss(spec.name, inputs, 'pairwise', (p) => {
         const t = spec.terms(p, config);
         const chosen = stopGradient(t.chosen);
         const rejected = stopGradient(t.rejected);
@@ -246,8 +244,7 @@ export const ktoObjective: Objective<KtoConfig> = Object.freeze<Objective<KtoCon
   feedbackFor: () => ['binary'] as const,
   needs: () => ({ ...NEEDS, inputs: 'pointwise' as const, mismatchedPairs: true }),
   loss(inputs, c) {
-    const p = expectInputs('kto', inputs, 'pointwise');
-    return runLoss(() => {
+    return computeLoss('kto', inputs, 'pointwise', (p) => {
       const t = ktoTerms(p, c.beta, c.desirableWeight, c.undesirableWeight);
       const labels = p.labels!;
       const nD = tf.sum(labels);

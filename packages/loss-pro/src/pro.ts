@@ -1,7 +1,7 @@
 import {
   bernoulliKL,
   type ConfigReader,
-  expectInputs,
+  computeLoss,
   logSigmoid,
   type MultiInputs,
   type Objective,
@@ -9,7 +9,6 @@ import {
   type PointwiseInputs,
   parseWith,
   requireInput,
-  runLoss,
   stopGradient,
 } from '@alignjs/core-logprob';
 import * as tf from '@tensorflow/tfjs-core';
@@ -259,8 +258,7 @@ export const proObjective: Objective<ProConfig> = Object.freeze<Objective<ProCon
     const meanWhere = (x: tf.Tensor, w: tf.Tensor) =>
       tf.div(tf.sum(tf.mul(x, w)), tf.maximum(tf.sum(w), 1));
     if (c.feedback === 'pairwise') {
-      const p = expectInputs('pro', inputs, 'pairwise');
-      return runLoss(() => {
+      return computeLoss('pro', inputs, 'pairwise', (p) => {
         const t = proPairwiseTerms(p, c);
         const rw = stopGradient(tf.mul(c.beta, tf.sub(p.policyChosenLogps, p.refChosenLogps!)));
         const rl = stopGradient(tf.mul(c.beta, tf.sub(p.policyRejectedLogps, p.refRejectedLogps!)));
@@ -278,8 +276,7 @@ export const proObjective: Objective<ProConfig> = Object.freeze<Objective<ProCon
       });
     }
     if (c.feedback === 'binary') {
-      const p = expectInputs('pro', inputs, 'pointwise');
-      return runLoss(() => {
+      return computeLoss('pro', inputs, 'pointwise', (p) => {
         const t = proBinaryTerms(p, c);
         const r = stopGradient(tf.mul(c.beta, tf.sub(p.policyLogps, p.refLogps!)));
         const chosen = meanWhere(r, p.labels!);
@@ -296,8 +293,7 @@ export const proObjective: Objective<ProConfig> = Object.freeze<Objective<ProCon
         };
       });
     }
-    const p = expectInputs('pro', inputs, 'multi');
-    return runLoss(() => {
+    return computeLoss('pro', inputs, 'multi', (p) => {
       const t = proScalarTerms(p, c);
       const r = stopGradient(tf.mul(c.beta, tf.sub(p.policyLogps, p.refLogps)));
       return {

@@ -1,10 +1,9 @@
 import {
-  expectInputs,
+  computeLoss,
   type MultiInputs,
   type Objective,
   parseWith,
   requireInput,
-  runLoss,
   stopGradient,
 } from '@alignjs/core-logprob';
 import * as tf from '@tensorflow/tfjs-core';
@@ -117,9 +116,8 @@ export const raoObjective: Objective<RaoConfig> = Object.freeze<Objective<RaoCon
     mismatchedPairs: false,
   }),
   loss(inputs, c) {
-    const p = expectInputs('rao', inputs, 'multi');
-    const t = raoTerms(p, c);
-    const out = runLoss(() => {
+    return computeLoss('rao', inputs, 'multi', (p) => {
+      const t = raoTerms(p, c);
       const count = tf.sum(p.mask);
       const metrics: Record<string, tf.Tensor> = {
         'rao/target_mean': tf.div(tf.sum(t.targets), count),
@@ -140,7 +138,5 @@ export const raoObjective: Objective<RaoConfig> = Object.freeze<Objective<RaoCon
       }
       return { loss: tf.mean(t.losses) as tf.Scalar, metrics };
     });
-    tf.dispose([t.losses, t.targets, t.logZ, t.rewards]);
-    return out;
   },
 });

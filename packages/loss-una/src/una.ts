@@ -1,7 +1,7 @@
 import {
   type ConfigReader,
+  computeLoss,
   detach,
-  expectInputs,
   logSigmoid,
   type Objective,
   type PairwiseInputs,
@@ -9,7 +9,6 @@ import {
   pairwiseMetricTensors,
   parseWith,
   requireInput,
-  runLoss,
   stopGradient,
 } from '@alignjs/core-logprob';
 import * as tf from '@tensorflow/tfjs-core';
@@ -244,8 +243,7 @@ export const unaObjective: Objective<UnaConfig> = Object.freeze<Objective<UnaCon
   }),
   loss(inputs, c) {
     if (c.feedback === 'pairwise') {
-      const p = expectInputs('una', inputs, 'pairwise');
-      return runLoss(() => {
+      return computeLoss('una', inputs, 'pairwise', (p) => {
         const losses = unaPairwiseLosses(p, c.beta);
         const chosen = stopGradient(tf.mul(c.beta, tf.sub(p.policyChosenLogps, p.refChosenLogps!)));
         const rejected = stopGradient(
@@ -262,9 +260,8 @@ export const unaObjective: Objective<UnaConfig> = Object.freeze<Objective<UnaCon
         };
       });
     }
-    const p = expectInputs('una', inputs, 'pointwise');
-    const t = unaPointwiseTerms(p, c);
-    const out = runLoss(() => {
+    return computeLoss('una', inputs, 'pointwise', (p) => {
+      const t = unaPointwiseTerms(p, c);
       // Binary rows: "chosen" = thumbs up, "rejected" = thumbs down (0 when absent).
       const up = detach(() => tf.mul(t.isBinary, t.targets));
       const down = detach(() => tf.mul(t.isBinary, tf.sub(1, t.targets)));
@@ -286,8 +283,6 @@ export const unaObjective: Objective<UnaConfig> = Object.freeze<Objective<UnaCon
         },
       };
     });
-    tf.dispose([t.losses, t.implicit, t.targets, t.isBinary, t.rewards]);
-    return out;
   },
 });
 

@@ -1,7 +1,7 @@
 import {
   type ConfigReader,
+  computeLoss,
   detach,
-  expectInputs,
   logSigmoid,
   meanLogps,
   type Objective,
@@ -10,7 +10,6 @@ import {
   parseWith,
   requireInput,
   requirePositive,
-  runLoss,
   stopGradient,
 } from '@alignjs/core-logprob';
 import * as tf from '@tensorflow/tfjs-core';
@@ -177,8 +176,7 @@ export const unidpoObjective: Objective<UniDpoConfig> = Object.freeze<Objective<
     mismatchedPairs: false,
   }),
   loss(inputs, c) {
-    const p = expectInputs('unidpo', inputs, 'pairwise');
-    return runLoss(() => {
+    return computeLoss('unidpo', inputs, 'pairwise', (p) => {
       const t = unidpoTerms(p, c);
       return {
         loss: tf.mean(t.losses) as tf.Scalar,

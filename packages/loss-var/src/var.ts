@@ -1,11 +1,10 @@
 import {
   type CrossInputs,
-  expectInputs,
+  computeLoss,
   type Objective,
   parseWith,
   requireInput,
   requirePositive,
-  runLoss,
   stopGradient,
 } from '@alignjs/core-logprob';
 import * as tf from '@tensorflow/tfjs-core';
@@ -100,24 +99,23 @@ export const varObjective: Objective<VarConfig> = Object.freeze<Objective<VarCon
     mismatchedPairs: false,
   }),
   loss(inputs, c) {
-    const p = expectInputs('var', inputs, 'cross');
-    const t = varTerms(p, c);
-    const out = runLoss(() => ({
-      loss: tf.mean(t.losses) as tf.Scalar,
-      metrics: {
-        // Kish's (Σw)²/Σw²: 1/Σw² when the weights sum to 1 (diagonal mode), and still
-        // meaningful in cross mode where each row normalizes over its own prompt; 0 if all
-        // weights underflow.
-        'var/ess': tf.div(
-          tf.square(tf.sum(t.weights)),
-          tf.maximum(tf.sum(tf.square(t.weights)), 1e-30),
-        ),
-        'var/w_max': tf.max(t.weights),
-        'var/w_mean': t.weights,
-        'logps/policy': p.policyLogps,
-      },
-    }));
-    tf.dispose([t.losses, t.weights]);
-    return out;
+    return computeLoss('var', inputs, 'cross', (p) => {
+      const t = varTerms(p, c);
+      return {
+        loss: tf.mean(t.losses) as tf.Scalar,
+        metrics: {
+          // Kish's (Σw)²/Σw²: 1/Σw² when the weights sum to 1 (diagonal mode), and still
+          // meaningful in cross mode where each row normalizes over its own prompt; 0 if all
+          // weights underflow.
+          'var/ess': tf.div(
+            tf.square(tf.sum(t.weights)),
+            tf.maximum(tf.sum(tf.square(t.weights)), 1e-30),
+          ),
+          'var/w_max': tf.max(t.weights),
+          'var/w_mean': t.weights,
+          'logps/policy': p.policyLogps,
+        },
+      };
+    });
   },
 });
