@@ -50,6 +50,11 @@ export class ConfigReader {
     return this.obj[field] !== undefined;
   }
 
+  /** Marks fields the caller read by hand, so `done()` does not call them unknown. */
+  mark(...fields: string[]): void {
+    for (const f of fields) this.seen.add(f);
+  }
+
   number(field: string, fallback: number | undefined, bounds: NumberBounds = {}): number {
     this.seen.add(field);
     const v = this.obj[field];

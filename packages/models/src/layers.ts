@@ -1,0 +1,169 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/** Rows of `weight [V, E]` at `ids [N]` → `[N, E]`, with a gradient that works on every backend. */
+export function embeddingLookup(weight: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
+  const [V] = weight.shape;
+  const f = tf.customGrad(((w: tf.Tensor, save: tf.GradSaveFunc) => {
+    // Save the ids: the caller's copy may be disposed before the backward pass.
+    save([ids]);
+    return {
+      value: tf.gather(w, ids),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => [
+        embeddingGrad(dy as tf.Tensor2D, saved[0] as tf.Tensor1D, V),
+      ],
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return f(weight) as tf.Tensor2D;
+}
+
+const ONE_HOT_ROWS = 256;
+
+/**
+ * `dW[v] = Σ_{n: ids[n] = v} dy[n]`. tfjs-wasm has no UnsortedSegmentSum (the gather
+ * gradient), so where the kernel is missing this is `onehot(ids)ᵀ·dy`, in row chunks so the
+ * one-hot block stays small.
+ */
+function embeddingGrad(dy: tf.Tensor2D, ids: tf.Tensor1D, V: number): tf.Tensor2D {
+  return tf.tidy(() => {
+    if (tf.getKernel('UnsortedSegmentSum', tf.getBackend())) {
+      return tf.unsortedSegmentSum(dy, ids, V) as tf.Tensor2D;
+    }
+    const N = ids.shape[0];
+    let acc: tf.Tensor2D | undefined;
+    for (let s = 0; s < N; s += ONE_HOT_ROWS) {
+      const c = Math.min(ONE_HOT_ROWS, N - s);
+      const oh = tf.cast(tf.oneHot(tf.slice(ids, [s], [c]), V), 'float32');
+      const part = tf.matMul(
+        oh,
+        tf.slice(dy, [s, 0], [c, dy.shape[1]]),
+        true,
+        false,
+      ) as tf.Tensor2D;
+      acc = acc ? (tf.add(acc, part) as tf.Tensor2D) : part;
+    }
+    return acc!;
+  });
+}
+
+/** `x·Wᵀ + b` for nn.Linear weights `[out, in]`, or `x·W + b` for GPT-2 Conv1D `[in, out]`. */
+export function linear(
+  x: tf.Tensor2D,
+  weight: tf.Tensor2D,
+  bias: tf.Tensor1D | undefined,
+  layout: 'out_in' | 'in_out',
+): tf.Tensor2D {
+  const y = tf.matMul(x, weight, false, layout === 'out_in') as tf.Tensor2D;
+  return bias ? (tf.add(y, bias) as tf.Tensor2D) : y;
+}
+
+export function layerNorm(
+  x: tf.Tensor2D,
+  weight: tf.Tensor1D,
+  bias: tf.Tensor1D,
+  eps: number,
+): tf.Tensor2D {
+  return tf.tidy(() => {
+    const { mean, variance } = tf.moments(x, -1, true);
+    return tf.add(
+      tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, eps))), weight),
+      bias,
+    ) as tf.Tensor2D;
+  });
+}
+
+export function rmsNorm(x: tf.Tensor2D, weight: tf.Tensor1D, eps: number): tf.Tensor2D {
+  return tf.tidy(
+    () =>
+      tf.mul(
+        tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps))),
+        weight,
+      ) as tf.Tensor2D,
+  );
+}
+
+/** GPT-2's `gelu_new`: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */
+export function geluNew(x: tf.Tensor): tf.Tensor {
+  return tf.tidy(() =>
+    tf.mul(
+      tf.mul(0.5, x),
+      tf.add(1, tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3)))))),
+    ),
+  );
+}
+
+export function silu(x: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => tf.mul(x, tf.sigmoid(x)));
+}
+
+/** Hugging Face's rotate_half: `[x1, x2] → [−x2, x1]` on the last axis. */
+export function rotateHalf(x: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const d = x.shape[3];
+    const [x1, x2] = tf.split(x, [d / 2, d / 2], 3);
+    return tf.concat([tf.neg(x2!), x1!], 3) as tf.Tensor4D;
+  });
+}
+
+/**
+ * RoPE tables for positions `[B, T]`: cos and sin of `pos·inv_freq` duplicated over the two
+ * halves (`emb = cat(freqs, freqs)`), shape `[B, 1, T, headDim]`, float32 as transformers computes.
+ */
+export function ropeTables(
+  positions: Int32Array,
+  B: number,
+  T: number,
+  headDim: number,
+  theta: number,
+): { cos: tf.Tensor4D; sin: tf.Tensor4D } {
+  const half = headDim / 2;
+  const invFreq = new Float32Array(half);
+  for (let i = 0; i < half; i++)
+    invFreq[i] = Math.fround(1 / Math.fround(theta ** Math.fround((2 * i) / headDim)));
+  const cos = new Float32Array(B * T * headDim);
+  const sin = new Float32Array(B * T * headDim);
+  for (let n = 0; n < B * T; n++) {
+    for (let i = 0; i < half; i++) {
+      const a = Math.fround(positions[n]! * invFreq[i]!);
+      const c = Math.cos(a);
+      const s = Math.sin(a);
+      cos[n * headDim + i] = c;
+      cos[n * headDim + half + i] = c;
+      sin[n * headDim + i] = s;
+      sin[n * headDim + half + i] = s;
+    }
+  }
+  return { cos: tf.tensor4d(cos, [B, 1, T, headDim]), sin: tf.tensor4d(sin, [B, 1, T, headDim]) };
+}
+
+export function applyRope(x: tf.Tensor4D, cos: tf.Tensor4D, sin: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => tf.add(tf.mul(x, cos), tf.mul(rotateHalf(x), sin)) as tf.Tensor4D);
+}
+
+/** Additive attention bias `[B, 1, T, S]`: 0 where query t may see key s, −1e9 elsewhere. */
+export function attentionBias(mask: Int32Array, B: number, S: number, T: number): tf.Tensor4D {
+  const past = S - T;
+  const bias = new Float32Array(B * T * S);
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) {
+      for (let s = 0; s < S; s++) {
+        const ok = s <= past + t && mask[b * S + s] === 1;
+        bias[(b * T + t) * S + s] = ok ? 0 : -1e9;
+      }
+    }
+  }
+  return tf.tensor4d(bias, [B, 1, T, S]);
+}
+
+/** Positions as transformers' generate() makes them: cumsum(mask) − 1, pads at 1; the last T columns. */
+export function positionsFromMask(mask: Int32Array, B: number, S: number, T: number): Int32Array {
+  const out = new Int32Array(B * T);
+  for (let b = 0; b < B; b++) {
+    let c = 0;
+    for (let s = 0; s < S; s++) {
+      const m = mask[b * S + s]!;
+      c += m;
+      if (s >= S - T) out[b * T + s - (S - T)] = m ? c - 1 : 1;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,186 @@
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import type { CausalLM, LoraModule } from './model.js';
+import { loadSafetensors, saveSafetensors, writeJsonAtomic } from './safetensors.js';
+
+/** LoRA settings, named as PEFT's `LoraConfig`. */
+export interface LoraConfig {
+  /** rank r ≥ 1 */
+  r: number;
+  /** lora_alpha; the update is scaled by lora_alpha / r */
+  loraAlpha: number;
+  /** dropout on the adapter's input while training */
+  loraDropout: number;
+  /** module names (last path segment), e.g. `q_proj`, `v_proj`, `c_attn` */
+  targetModules: string[];
+}
+
+const MODULES = {
+  gpt2: ['attn.c_attn', 'attn.c_proj', 'mlp.c_fc', 'mlp.c_proj'],
+  llama: [
+    'self_attn.q_proj',
+    'self_attn.k_proj',
+    'self_attn.v_proj',
+    'self_attn.o_proj',
+    'mlp.gate_proj',
+    'mlp.up_proj',
+    'mlp.down_proj',
+  ],
+};
+
+/** Every linear module of the model: HF path, `[in, out]` sizes and weight layout. */
+export function linearModules(
+  model: CausalLM,
+): { name: string; inF: number; outF: number; layout: 'out_in' | 'in_out' }[] {
+  const c = model.config;
+  const prefix = c.family === 'gpt2' ? 'transformer.h' : 'model.layers';
+  const out = [];
+  for (let i = 0; i < c.numLayers; i++) {
+    for (const m of MODULES[c.family]) {
+      const name = `${prefix}.${i}.${m}`;
+      const w = model.params.get(`${name}.weight`)!;
+      const layout = c.family === 'gpt2' ? ('in_out' as const) : ('out_in' as const);
+      const [inF, outF] =
+        layout === 'in_out' ? [w.shape[0]!, w.shape[1]!] : [w.shape[1]!, w.shape[0]!];
+      out.push({ name, inF, outF, layout });
+    }
+  }
+  return out;
+}
+
+function validate(cfg: LoraConfig): void {
+  if (!Number.isInteger(cfg.r) || cfg.r < 1)
+    throw new Error(`lora: r must be an integer >= 1, got ${cfg.r}`);
+  if (!(cfg.loraAlpha > 0)) throw new Error(`lora: lora_alpha must be > 0, got ${cfg.loraAlpha}`);
+  if (!(cfg.loraDropout >= 0 && cfg.loraDropout < 1))
+    throw new Error(`lora: lora_dropout must be in [0, 1), got ${cfg.loraDropout}`);
+  if (!cfg.targetModules.length) throw new Error('lora: target_modules is empty');
+}
+
+/**
+ * Adds LoRA adapters to the target modules as PEFT initialises them: A ~ U(±1/√in)
+ * (kaiming-uniform with a = √5), B = 0, so the model is unchanged until B trains. The base
+ * weights are frozen; `trainableVariables()` then returns only the adapters.
+ */
+export function addLora(model: CausalLM, cfg: LoraConfig, seed = 0): void {
+  validate(cfg);
+  if (model.lora.size) throw new Error('lora: the model already has adapters');
+  const targets = linearModules(model).filter((m) =>
+    cfg.targetModules.some((t) => m.name.endsWith(`.${t}`)),
+  );
+  if (!targets.length) {
+    const names = [...new Set(linearModules(model).map((m) => m.name.split('.').at(-1)))];
+    throw new Error(
+      `lora: target_modules ${JSON.stringify(cfg.targetModules)} match no module; this model has ${names.join(', ')}`,
+    );
+  }
+  targets.forEach((m, i) => {
+    const bound = 1 / Math.sqrt(m.inF);
+    const a = tf.tidy(() => tf.randomUniform([cfg.r, m.inF], -bound, bound, 'float32', seed + i));
+    const b = tf.zeros([m.outF, cfg.r]);
+    model.lora.set(m.name, {
+      a: tf.variable(a, true),
+      b: tf.variable(b, true),
+      scale: cfg.loraAlpha / cfg.r,
+      dropout: cfg.loraDropout,
+    });
+    tf.dispose([a, b]);
+  });
+  for (const v of model.params.values()) v.trainable = false;
+  (model as unknown as { loraConfig?: LoraConfig }).loraConfig = { ...cfg };
+}
+
+function loraConfigOf(model: CausalLM): LoraConfig {
+  const cfg = (model as unknown as { loraConfig?: LoraConfig }).loraConfig;
+  if (!cfg || !model.lora.size) throw new Error('lora: the model has no adapters');
+  return cfg;
+}
+
+/** Saves adapters in PEFT's layout: `adapter_config.json` + `adapter_model.safetensors`. */
+export async function saveLora(
+  model: CausalLM,
+  dir: string,
+  baseModelNameOrPath = '',
+): Promise<void> {
+  const cfg = loraConfigOf(model);
+  await mkdir(dir, { recursive: true });
+  const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
+  for (const [name, m] of model.lora) {
+    tensors.set(`base_model.model.${name}.lora_A.weight`, {
+      shape: [...m.a.shape],
+      data: m.a.dataSync() as Float32Array,
+    });
+    tensors.set(`base_model.model.${name}.lora_B.weight`, {
+      shape: [...m.b.shape],
+      data: m.b.dataSync() as Float32Array,
+    });
+  }
+  await saveSafetensors(join(dir, 'adapter_model.safetensors'), tensors);
+  await writeJsonAtomic(join(dir, 'adapter_config.json'), {
+    peft_type: 'LORA',
+    task_type: 'CAUSAL_LM',
+    base_model_name_or_path: baseModelNameOrPath,
+    r: cfg.r,
+    lora_alpha: cfg.loraAlpha,
+    lora_dropout: cfg.loraDropout,
+    target_modules: cfg.targetModules,
+    bias: 'none',
+    fan_in_fan_out: model.config.family === 'gpt2',
+    inference_mode: true,
+  });
+}
+
+/** Loads PEFT adapters saved by `saveLora` (or PEFT) onto a base model. */
+export async function loadLora(model: CausalLM, dir: string): Promise<void> {
+  const path = join(dir, 'adapter_config.json');
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+  } catch (err) {
+    throw new Error(`${path}: cannot read adapter config (${(err as Error).message})`);
+  }
+  if (raw.peft_type !== 'LORA')
+    throw new Error(`${path}: peft_type ${JSON.stringify(raw.peft_type)} is not LORA`);
+  const cfg: LoraConfig = {
+    r: raw.r as number,
+    loraAlpha: raw.lora_alpha as number,
+    loraDropout: (raw.lora_dropout as number) ?? 0,
+    targetModules: raw.target_modules as string[],
+  };
+  addLora(model, cfg);
+  const tensors = await loadSafetensors(join(dir, 'adapter_model.safetensors'));
+  for (const [name, m] of model.lora) {
+    for (const [part, v] of [
+      ['lora_A', m.a],
+      ['lora_B', m.b],
+    ] as const) {
+      const key = `base_model.model.${name}.${part}.weight`;
+      const t = tensors.get(key);
+      if (!t) throw new Error(`${dir}: adapter_model.safetensors has no tensor '${key}'`);
+      if (t.shape.join() !== v.shape.join())
+        throw new Error(`${dir}: tensor '${key}' has shape [${t.shape}], expected [${v.shape}]`);
+      v.assign(tf.tensor(t.data, t.shape));
+      tensors.delete(key);
+    }
+  }
+  if (tensors.size)
+    throw new Error(`${dir}: unexpected adapter tensor '${[...tensors.keys()][0]}'`);
+}
+
+/** Merges every adapter into its base weight (`W += (α/r)·B·A`, transposed for Conv1D) and removes it. */
+export function mergeLora(model: CausalLM): void {
+  const layouts = new Map(linearModules(model).map((m) => [m.name, m.layout]));
+  for (const [name, m] of model.lora) {
+    const w = model.params.get(`${name}.weight`)!;
+    tf.tidy(() => {
+      const delta = tf.mul(tf.matMul(m.b, m.a), m.scale);
+      w.assign(tf.add(w, layouts.get(name) === 'in_out' ? tf.transpose(delta) : delta));
+    });
+    tf.dispose([m.a, m.b]);
+  }
+  model.lora.clear();
+  for (const v of model.params.values()) v.trainable = true;
+}
+
+export type { LoraModule };

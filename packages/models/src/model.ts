@@ -1,0 +1,366 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { ModelConfig } from './config.js';
+import { parameterShapes } from './config.js';
+import {
+  applyRope,
+  attentionBias,
+  embeddingLookup,
+  geluNew,
+  layerNorm,
+  linear,
+  positionsFromMask,
+  rmsNorm,
+  ropeTables,
+  silu,
+} from './layers.js';
+
+/** Past keys and values per layer, `[B, nKV, S, headDim]` (keys after RoPE). */
+export interface KVCache {
+  layers: { k: tf.Tensor4D; v: tf.Tensor4D }[];
+}
+
+export function disposeCache(cache: KVCache | undefined): void {
+  if (cache) tf.dispose(cache.layers.flatMap((l) => [l.k, l.v]));
+}
+
+/** A LoRA adapter on one linear module. */
+export interface LoraModule {
+  /** [r, in] */
+  a: tf.Variable;
+  /** [out, r] */
+  b: tf.Variable;
+  /** lora_alpha / r */
+  scale: number;
+  dropout: number;
+}
+
+export interface ForwardOptions {
+  /** past keys/values; the returned cache covers past + these tokens */
+  cache?: KVCache;
+  /** return a cache (default: only when one was given) */
+  useCache?: boolean;
+  /** enables LoRA dropout */
+  training?: boolean;
+}
+
+export interface ForwardOutput {
+  /** [B, T, V] */
+  logits: tf.Tensor3D;
+  cache?: KVCache;
+}
+
+/**
+ * A causal LM (GPT-2 or Llama family) whose parameters are tf.Variables named exactly as
+ * the Hugging Face state_dict names them.
+ */
+export class CausalLM {
+  readonly config: ModelConfig;
+  readonly params: Map<string, tf.Variable>;
+  /** LoRA adapters by module name (e.g. `model.layers.0.self_attn.q_proj`) */
+  readonly lora = new Map<string, LoraModule>();
+  private disposed = false;
+
+  constructor(config: ModelConfig, params: Map<string, tf.Variable>) {
+    this.config = config;
+    this.params = params;
+    const shapes = parameterShapes(config);
+    for (const [name, shape] of shapes) {
+      const v = params.get(name);
+      if (!v) throw new Error(`missing parameter '${name}' (shape [${shape}])`);
+      if (v.shape.join() !== shape.join())
+        throw new Error(`parameter '${name}' has shape [${v.shape}], expected [${shape}]`);
+    }
+    for (const name of params.keys()) {
+      if (!shapes.has(name))
+        throw new Error(`unexpected parameter '${name}' for ${config.modelType}`);
+    }
+  }
+
+  /** A randomly initialised model (N(0, std²) weights, unit norms, zero biases), seeded. */
+  static random(config: ModelConfig, seed = 0, std = 0.02): CausalLM {
+    const params = new Map<string, tf.Variable>();
+    let s = seed;
+    for (const [name, shape] of parameterShapes(config)) {
+      const init = /(ln_\d|ln_f|layernorm|norm)\.weight$/.test(name)
+        ? tf.ones(shape)
+        : name.endsWith('.bias')
+          ? tf.zeros(shape)
+          : tf.randomNormal(shape, 0, std, 'float32', s++);
+      params.set(name, tf.variable(init, true));
+      init.dispose();
+    }
+    return new CausalLM(config, params);
+  }
+
+  private p(name: string): tf.Variable {
+    const v = this.params.get(name);
+    if (!v) throw new Error(`missing parameter '${name}'`);
+    return v;
+  }
+
+  private maybe(name: string): tf.Variable | undefined {
+    return this.params.get(name);
+  }
+
+  /** A linear module by its HF name, with its LoRA adapter if any. */
+  private lin(
+    x: tf.Tensor2D,
+    module: string,
+    layout: 'out_in' | 'in_out',
+    training: boolean,
+  ): tf.Tensor2D {
+    const y = linear(
+      x,
+      this.p(`${module}.weight`) as tf.Tensor as tf.Tensor2D,
+      this.maybe(`${module}.bias`) as tf.Tensor as tf.Tensor1D | undefined,
+      layout,
+    );
+    const ad = this.lora.get(module);
+    if (!ad) return y;
+    const xin = training && ad.dropout > 0 ? tf.dropout(x, ad.dropout) : x;
+    const low = tf.matMul(tf.matMul(xin, ad.a, false, true), ad.b, false, true);
+    return tf.add(y, tf.mul(low, ad.scale)) as tf.Tensor2D;
+  }
+
+  /** `(inputIds, attentionMask) → logits`, the shape core-logprob's `sequenceLogprobs` takes. */
+  readonly call = (inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D): tf.Tensor3D =>
+    this.forward(inputIds, attentionMask).logits;
+
+  /** Training-mode forward (LoRA dropout on). */
+  readonly callTraining = (inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D): tf.Tensor3D =>
+    this.forward(inputIds, attentionMask, { training: true }).logits;
+
+  /**
+   * Logits for `inputIds [B, T]`. `attentionMask` is `[B, S]` with S = past + T (1 = real
+   * token). Positions follow transformers' generate(): cumsum(mask) − 1, so left padding works.
+   */
+  forward(
+    inputIds: tf.Tensor2D,
+    attentionMask: tf.Tensor2D,
+    options: ForwardOptions = {},
+  ): ForwardOutput {
+    if (this.disposed) throw new Error('model was disposed');
+    const [B, T] = inputIds.shape;
+    const past = options.cache?.layers[0]?.k.shape[2] ?? 0;
+    const S = past + T;
+    if (attentionMask.shape[0] !== B || attentionMask.shape[1] !== S) {
+      throw new Error(
+        `attentionMask shape [${attentionMask.shape}] must be [${B}, ${S}] (past ${past} + ${T} new tokens)`,
+      );
+    }
+    const mask = Int32Array.from(attentionMask.dataSync());
+    const positions = positionsFromMask(mask, B, S, T);
+    const maxPos = Math.max(...positions);
+    if (this.config.family === 'gpt2' && maxPos >= this.config.maxPositions) {
+      throw new Error(`position ${maxPos} exceeds n_positions ${this.config.maxPositions}`);
+    }
+    const wantCache = options.useCache ?? options.cache !== undefined;
+    const training = options.training ?? false;
+    const newCache: KVCache = { layers: [] };
+    const logits = tf.tidy(() => {
+      const bias = attentionBias(mask, B, S, T);
+      const ids = tf.reshape(tf.cast(inputIds, 'int32'), [B * T]) as tf.Tensor1D;
+      const out =
+        this.config.family === 'gpt2'
+          ? this.gpt2(
+              ids,
+              positions,
+              bias,
+              B,
+              T,
+              options.cache,
+              wantCache ? newCache : undefined,
+              training,
+            )
+          : this.llama(
+              ids,
+              positions,
+              bias,
+              B,
+              T,
+              options.cache,
+              wantCache ? newCache : undefined,
+              training,
+            );
+      for (const l of newCache.layers) {
+        tf.keep(l.k);
+        tf.keep(l.v);
+      }
+      return out;
+    });
+    return wantCache ? { logits, cache: newCache } : { logits };
+  }
+
+  private attend(
+    q: tf.Tensor4D,
+    k: tf.Tensor4D,
+    v: tf.Tensor4D,
+    bias: tf.Tensor4D,
+    layer: number,
+    past: KVCache | undefined,
+    store: KVCache | undefined,
+  ): tf.Tensor2D {
+    const c = this.config;
+    const [B, , T] = q.shape;
+    let kk = k;
+    let vv = v;
+    const prev = past?.layers[layer];
+    if (prev) {
+      kk = tf.concat([prev.k, k], 2) as tf.Tensor4D;
+      vv = tf.concat([prev.v, v], 2) as tf.Tensor4D;
+    }
+    if (store) store.layers[layer] = { k: kk, v: vv };
+    // Grouped-query attention without copying keys/values (repeat_kv): the `rep` query heads
+    // that share kv head j are consecutive, so [B, nH, T, d] regroups to [B, nKV, rep·T, d].
+    const rep = c.numHeads / c.numKvHeads;
+    const S = kk.shape[2];
+    const qg = rep === 1 ? q : tf.reshape(q, [B, c.numKvHeads, rep * T, c.headDim]);
+    let scores = tf.div(tf.matMul(qg, kk, false, true), Math.sqrt(c.headDim));
+    scores =
+      rep === 1
+        ? tf.add(scores, bias)
+        : tf.reshape(
+            tf.add(
+              tf.reshape(scores, [B, c.numKvHeads, rep, T, S]),
+              tf.reshape(bias, [B, 1, 1, T, S]),
+            ),
+            [B, c.numKvHeads, rep * T, S],
+          );
+    const o = tf.reshape(tf.matMul(tf.softmax(scores), vv), [B, c.numHeads, T, c.headDim]);
+    return tf.reshape(tf.transpose(o, [0, 2, 1, 3]), [
+      B * T,
+      c.numHeads * c.headDim,
+    ]) as tf.Tensor2D;
+  }
+
+  private heads(x: tf.Tensor2D, B: number, T: number, n: number): tf.Tensor4D {
+    return tf.transpose(tf.reshape(x, [B, T, n, this.config.headDim]), [0, 2, 1, 3]) as tf.Tensor4D;
+  }
+
+  private gpt2(
+    ids: tf.Tensor1D,
+    positions: Int32Array,
+    bias: tf.Tensor4D,
+    B: number,
+    T: number,
+    past: KVCache | undefined,
+    store: KVCache | undefined,
+    training: boolean,
+  ): tf.Tensor3D {
+    const c = this.config;
+    const wte = this.p('transformer.wte.weight') as tf.Tensor as tf.Tensor2D;
+    const pos = tf.tensor1d(positions, 'int32');
+    let h = tf.add(
+      embeddingLookup(wte, ids),
+      embeddingLookup(this.p('transformer.wpe.weight') as tf.Tensor as tf.Tensor2D, pos),
+    ) as tf.Tensor2D;
+    const v1 = (n: string) => this.p(n) as tf.Tensor as tf.Tensor1D;
+    for (let i = 0; i < c.numLayers; i++) {
+      const p = `transformer.h.${i}.`;
+      const x = layerNorm(h, v1(`${p}ln_1.weight`), v1(`${p}ln_1.bias`), c.normEps);
+      const qkv = this.lin(x, `${p}attn.c_attn`, 'in_out', training);
+      const [q, k, v] = tf.split(qkv, 3, 1) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
+      const o = this.attend(
+        this.heads(q, B, T, c.numHeads),
+        this.heads(k, B, T, c.numHeads),
+        this.heads(v, B, T, c.numHeads),
+        bias,
+        i,
+        past,
+        store,
+      );
+      h = tf.add(h, this.lin(o, `${p}attn.c_proj`, 'in_out', training)) as tf.Tensor2D;
+      const y = layerNorm(h, v1(`${p}ln_2.weight`), v1(`${p}ln_2.bias`), c.normEps);
+      const m = geluNew(this.lin(y, `${p}mlp.c_fc`, 'in_out', training)) as tf.Tensor2D;
+      h = tf.add(h, this.lin(m, `${p}mlp.c_proj`, 'in_out', training)) as tf.Tensor2D;
+    }
+    h = layerNorm(h, v1('transformer.ln_f.weight'), v1('transformer.ln_f.bias'), c.normEps);
+    return tf.reshape(tf.matMul(h, wte, false, true), [B, T, c.vocabSize]) as tf.Tensor3D;
+  }
+
+  private llama(
+    ids: tf.Tensor1D,
+    positions: Int32Array,
+    bias: tf.Tensor4D,
+    B: number,
+    T: number,
+    past: KVCache | undefined,
+    store: KVCache | undefined,
+    training: boolean,
+  ): tf.Tensor3D {
+    const c = this.config;
+    const emb = this.p('model.embed_tokens.weight') as tf.Tensor as tf.Tensor2D;
+    const { cos, sin } = ropeTables(positions, B, T, c.headDim, c.ropeTheta);
+    let h = embeddingLookup(emb, ids);
+    const v1 = (n: string) => this.p(n) as tf.Tensor as tf.Tensor1D;
+    for (let i = 0; i < c.numLayers; i++) {
+      const p = `model.layers.${i}.`;
+      const x = rmsNorm(h, v1(`${p}input_layernorm.weight`), c.normEps);
+      const q = applyRope(
+        this.heads(this.lin(x, `${p}self_attn.q_proj`, 'out_in', training), B, T, c.numHeads),
+        cos,
+        sin,
+      );
+      const k = applyRope(
+        this.heads(this.lin(x, `${p}self_attn.k_proj`, 'out_in', training), B, T, c.numKvHeads),
+        cos,
+        sin,
+      );
+      const v = this.heads(
+        this.lin(x, `${p}self_attn.v_proj`, 'out_in', training),
+        B,
+        T,
+        c.numKvHeads,
+      );
+      const o = this.attend(q, k, v, bias, i, past, store);
+      h = tf.add(h, this.lin(o, `${p}self_attn.o_proj`, 'out_in', training)) as tf.Tensor2D;
+      const y = rmsNorm(h, v1(`${p}post_attention_layernorm.weight`), c.normEps);
+      const g = silu(this.lin(y, `${p}mlp.gate_proj`, 'out_in', training));
+      const u = this.lin(y, `${p}mlp.up_proj`, 'out_in', training);
+      h = tf.add(
+        h,
+        this.lin(tf.mul(g, u) as tf.Tensor2D, `${p}mlp.down_proj`, 'out_in', training),
+      ) as tf.Tensor2D;
+    }
+    h = rmsNorm(h, v1('model.norm.weight'), c.normEps);
+    const head = c.tieWordEmbeddings ? emb : (this.p('lm_head.weight') as tf.Tensor as tf.Tensor2D);
+    return tf.reshape(tf.matMul(h, head, false, true), [B, T, c.vocabSize]) as tf.Tensor3D;
+  }
+
+  /** Variables an optimizer should update: LoRA adapters if any, else every parameter. */
+  trainableVariables(): tf.Variable[] {
+    if (this.lora.size > 0) return [...this.lora.values()].flatMap((m) => [m.a, m.b]);
+    return [...this.params.values()].filter((v) => v.trainable);
+  }
+
+  /** An independent copy (new variables; nothing mutable shared), e.g. a frozen reference. */
+  clone(options: { trainable?: boolean } = {}): CausalLM {
+    const params = new Map<string, tf.Variable>();
+    for (const [name, v] of this.params)
+      params.set(name, tf.variable(v, options.trainable ?? true));
+    const m = new CausalLM(this.config, params);
+    for (const [name, ad] of this.lora) {
+      m.lora.set(name, {
+        ...ad,
+        a: tf.variable(ad.a, options.trainable ?? true),
+        b: tf.variable(ad.b, options.trainable ?? true),
+      });
+    }
+    return m;
+  }
+
+  /** Number of parameters (base weights only). */
+  get numParameters(): number {
+    let n = 0;
+    for (const v of this.params.values()) n += v.size;
+    return n;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    tf.dispose([...this.params.values()]);
+    tf.dispose([...this.lora.values()].flatMap((m) => [m.a, m.b]));
+    this.lora.clear();
+  }
+}

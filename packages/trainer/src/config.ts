@@ -1,0 +1,138 @@
+import { ConfigReader } from '@alignjs/core-logprob';
+import type { LoraConfig } from '@alignjs/models';
+import type { Schedule } from './optim.js';
+
+/** A training run: every field documented in the package README. */
+export interface TrainConfig {
+  /** Hugging Face model directory, or `builtin:tiny` */
+  model: string;
+  /** reference model directory (default: a frozen copy of the starting policy) */
+  reference?: string;
+  /** JSONL / JSON training data */
+  train: string;
+  /** held-out data file (default: none, or `evalFraction` of train) */
+  eval?: string;
+  evalFraction: number;
+  /** declared range of raw scores in the data, checked per record */
+  scoreRange?: [number, number];
+  /** the objective by name and its own config block */
+  objective: { name: string; config: Record<string, unknown> };
+  /** output directory: checkpoints, metrics.jsonl, report.html, final model */
+  output: string;
+  learningRate: number;
+  batchSize: number;
+  gradientAccumulationSteps: number;
+  epochs: number;
+  /** stop after this many optimizer steps (overrides epochs; 0 = off) */
+  maxSteps: number;
+  schedule: Schedule;
+  warmupSteps: number;
+  weightDecay: number;
+  maxGradNorm: number;
+  adamBeta1: number;
+  adamBeta2: number;
+  adamEpsilon: number;
+  seed: number;
+  logSteps: number;
+  evalSteps: number;
+  saveSteps: number;
+  maxLength: number;
+  maxPromptLength: number;
+  truncationMode: 'keep_end' | 'keep_start';
+  lora?: LoraConfig;
+  /** a JS module exporting `reward(prompt, response) => number` (or a default export) */
+  rewardModule?: string;
+  /** on-disk reference log-prob cache (default: <output>/ref-logps.json) */
+  refCache?: string;
+}
+
+/** Parses and validates a training config (from YAML/JSON or code); errors name the field. */
+export function parseTrainConfig(raw: unknown, source = 'config'): TrainConfig {
+  const r = new ConfigReader(source, raw);
+  const str = (field: string, required: boolean): string | undefined => {
+    const v = ((raw ?? {}) as Record<string, unknown>)[field];
+    if (v === undefined) {
+      if (required) r.fail(field, 'is required');
+      return undefined;
+    }
+    if (typeof v !== 'string' || v === '')
+      r.fail(field, `must be a non-empty string, got ${JSON.stringify(v)}`);
+    return v as string;
+  };
+  const obj = (raw ?? {}) as Record<string, unknown>;
+  const objectiveRaw = obj.objective;
+  const objective =
+    typeof objectiveRaw === 'string'
+      ? { name: objectiveRaw, config: {} }
+      : objectiveRaw &&
+          typeof objectiveRaw === 'object' &&
+          typeof (objectiveRaw as { name?: unknown }).name === 'string'
+        ? {
+            name: (objectiveRaw as { name: string }).name,
+            config: ((objectiveRaw as { config?: unknown }).config ?? {}) as Record<
+              string,
+              unknown
+            >,
+          }
+        : r.fail('objective', "is required: a name ('dpo') or {name, config}");
+  const lora = obj.lora as Record<string, unknown> | undefined;
+  const cfg: TrainConfig = {
+    model: str('model', false) ?? 'builtin:tiny',
+    reference: str('reference', false),
+    train: str('train', true)!,
+    eval: str('eval', false),
+    evalFraction: r.number('evalFraction', 0, { min: 0, lt: 1 }),
+    scoreRange: r.range('scoreRange', undefined),
+    objective,
+    output: str('output', true)!,
+    learningRate: r.number('learningRate', 5e-6, { gt: 0 }),
+    batchSize: r.number('batchSize', 8, { min: 1, integer: true }),
+    gradientAccumulationSteps: r.number('gradientAccumulationSteps', 1, { min: 1, integer: true }),
+    epochs: r.number('epochs', 1, { min: 1, integer: true }),
+    maxSteps: r.number('maxSteps', 0, { min: 0, integer: true }),
+    schedule: r.oneOf('schedule', 'linear', ['constant', 'linear', 'cosine'] as const),
+    warmupSteps: r.number('warmupSteps', 0, { min: 0, integer: true }),
+    weightDecay: r.number('weightDecay', 0, { min: 0 }),
+    maxGradNorm: r.number('maxGradNorm', 1, { min: 0 }),
+    adamBeta1: r.number('adamBeta1', 0.9, { min: 0, lt: 1 }),
+    adamBeta2: r.number('adamBeta2', 0.999, { min: 0, lt: 1 }),
+    adamEpsilon: r.number('adamEpsilon', 1e-8, { gt: 0 }),
+    seed: r.number('seed', 42, { integer: true }),
+    logSteps: r.number('logSteps', 1, { min: 1, integer: true }),
+    evalSteps: r.number('evalSteps', 0, { min: 0, integer: true }),
+    saveSteps: r.number('saveSteps', 0, { min: 0, integer: true }),
+    maxLength: r.number('maxLength', 512, { min: 2, integer: true }),
+    maxPromptLength: r.number('maxPromptLength', 256, { min: 1, integer: true }),
+    truncationMode: r.oneOf('truncationMode', 'keep_end', ['keep_end', 'keep_start'] as const),
+    rewardModule: str('rewardModule', false),
+    refCache: str('refCache', false),
+  };
+  if (lora !== undefined) {
+    cfg.lora = r.nested('lora', (l) => ({
+      r: l.number('r', 8, { min: 1, integer: true }),
+      loraAlpha: l.number('loraAlpha', 16, { gt: 0 }),
+      loraDropout: l.number('loraDropout', 0, { min: 0, lt: 1 }),
+      targetModules: (() => {
+        const t = (lora as { targetModules?: unknown }).targetModules;
+        l.mark('targetModules');
+        if (t === undefined) return ['q_proj', 'v_proj', 'c_attn'];
+        if (!Array.isArray(t) || !t.every((x) => typeof x === 'string'))
+          l.fail('targetModules', 'must be a list of module names');
+        return t as string[];
+      })(),
+    }));
+  }
+  r.mark(
+    'model',
+    'reference',
+    'train',
+    'eval',
+    'objective',
+    'output',
+    'rewardModule',
+    'refCache',
+    'lora',
+  );
+  r.done();
+  return cfg;
+}

@@ -1,0 +1,530 @@
+import { copyFile, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import {
+  type BackendInfo,
+  buildBatch,
+  initBackend,
+  type Objective,
+  type ObjectiveNeeds,
+  sequenceLogprobs,
+  toTensors,
+} from '@alignjs/core-logprob';
+import { cacheKey, RefLogpCache, writeFileAtomic } from '@alignjs/core-logprob/cache';
+import {
+  addLora,
+  type CausalLM,
+  HfTokenizer,
+  loadLora,
+  loadModel,
+  loadSafetensors,
+  saveLora,
+  saveModel,
+  saveSafetensors,
+  tinyModelDir,
+} from '@alignjs/models';
+import * as tf from '@tensorflow/tfjs-core';
+import type { TrainConfig } from './config.js';
+import { checkKind, type Dataset, loadDataset } from './data.js';
+import { type BatchPlan, planBatch, type RewardFn, type RowLogps } from './features.js';
+import { type Logger, makeLogger } from './log.js';
+import { getObjective } from './objectives.js';
+import { AdamW, clipByGlobalNorm, learningRateAt, permutation } from './optim.js';
+import { type Row, type TokenizedExample, tokenizeDataset } from './tokenize.js';
+
+export interface StepRecord {
+  step: number;
+  epoch: number;
+  loss: number;
+  lr: number;
+  gradNorm: number;
+  metrics: Record<string, number>;
+  seconds: number;
+}
+
+export interface TrainResult {
+  steps: number;
+  history: StepRecord[];
+  evalHistory: { step: number; loss: number; metrics: Record<string, number> }[];
+  finalDir: string;
+  wallSeconds: number;
+  truncated: number;
+  backend: BackendInfo;
+}
+
+/** A run that stopped on a non-finite loss or gradient. */
+export class NonFiniteError extends Error {
+  constructor(
+    readonly step: number,
+    readonly lastFinite: StepRecord | undefined,
+  ) {
+    super(
+      `non-finite loss or gradient at step ${step}; stopped without applying it. Last finite step: ${
+        lastFinite
+          ? `${lastFinite.step} (loss ${lastFinite.loss.toFixed(6)}, ${JSON.stringify(lastFinite.metrics)})`
+          : 'none'
+      }. The last checkpoint in the output directory is intact.`,
+    );
+    this.name = 'NonFiniteError';
+  }
+}
+
+interface TrainerState {
+  step: number;
+  epoch: number;
+  /** batches of the current epoch already consumed */
+  batchInEpoch: number;
+  history: StepRecord[];
+  evalHistory: TrainResult['evalHistory'];
+}
+
+const sizeof = (rows: Row[]) => rows.length;
+
+/**
+ * Aligns a causal LM with any registered objective. `new Trainer(config).train()`.
+ * Batches are fixed once from the seed (so VAR's cross rows and KTO's mismatched pairs are
+ * precomputable); each epoch visits them in a new seeded order.
+ */
+export class Trainer {
+  readonly config: TrainConfig;
+  private readonly log: Logger;
+  policy?: CausalLM;
+  tokenizer?: HfTokenizer;
+  private reference?: CausalLM;
+  private objective?: Objective<object>;
+  private objectiveConfig?: object;
+  private needs?: ObjectiveNeeds;
+  private reward?: RewardFn;
+  private dataset?: Dataset;
+  private trainBatches: TokenizedExample[][] = [];
+  private evalBatches: TokenizedExample[][] = [];
+  private truncated = 0;
+  private refRows = new Map<string, { sum: number; prompt: number }>();
+  private refId = '';
+
+  constructor(config: TrainConfig, options: { logger?: Logger; reward?: RewardFn } = {}) {
+    this.config = config;
+    this.log = options.logger ?? makeLogger(join(config.output, 'metrics.jsonl'));
+    this.reward = options.reward;
+  }
+
+  private modelDir(): string {
+    return this.config.model === 'builtin:tiny' ? tinyModelDir() : resolve(this.config.model);
+  }
+
+  /** Loads models, data and the objective; validates everything before any training. */
+  async setup(): Promise<BackendInfo> {
+    const info = await initBackend();
+    const c = this.config;
+    this.objective = getObjective(c.objective.name);
+    this.objectiveConfig = this.objective.parseConfig(c.objective.config);
+    this.needs = this.objective.needs(this.objectiveConfig);
+    this.dataset = await loadDataset(resolve(c.train), c.scoreRange);
+    checkKind(this.dataset, this.objective.name, this.objective.feedbackFor(this.objectiveConfig));
+    if (!this.reward && c.rewardModule)
+      this.reward = await loadRewardModule(resolve(c.rewardModule));
+    const dir = this.modelDir();
+    this.tokenizer = await HfTokenizer.fromDir(dir);
+    this.policy = await loadModel(dir);
+    this.reference = c.reference
+      ? await loadModel(resolve(c.reference), { trainable: false })
+      : this.policy.clone({ trainable: false });
+    if (c.lora) addLora(this.policy, c.lora, c.seed);
+    this.refId = `${c.reference ? resolve(c.reference) : dir}`;
+    const tok = tokenizeDataset(this.dataset, this.tokenizer, {
+      maxLength: c.maxLength,
+      maxPromptLength: c.maxPromptLength,
+      truncationMode: c.truncationMode,
+    });
+    this.truncated = tok.truncated;
+    let examples = tok.examples;
+    let evalExamples: TokenizedExample[] = [];
+    if (c.eval) {
+      const evalDs = await loadDataset(resolve(c.eval), c.scoreRange);
+      checkKind(evalDs, this.objective.name, this.objective.feedbackFor(this.objectiveConfig));
+      evalExamples = tokenizeDataset(evalDs, this.tokenizer, {
+        maxLength: c.maxLength,
+        maxPromptLength: c.maxPromptLength,
+        truncationMode: c.truncationMode,
+      }).examples;
+    } else if (c.evalFraction > 0) {
+      const p = permutation(examples.length, c.seed + 1);
+      const nEval = Math.max(1, Math.round(examples.length * c.evalFraction));
+      evalExamples = p.slice(0, nEval).map((i) => examples[i]!);
+      examples = p.slice(nEval).map((i) => examples[i]!);
+    }
+    const chunk = (xs: TokenizedExample[], seed: number) => {
+      const order = permutation(xs.length, seed);
+      const out: TokenizedExample[][] = [];
+      for (let i = 0; i < order.length; i += c.batchSize)
+        out.push(order.slice(i, i + c.batchSize).map((k) => xs[k]!));
+      return out;
+    };
+    this.trainBatches = chunk(examples, c.seed);
+    this.evalBatches = evalExamples.length ? chunk(evalExamples, c.seed + 2) : [];
+    if (this.trainBatches.length === 0) throw new Error(`${c.train}: no training examples`);
+    this.log.event({
+      event: 'setup',
+      backend: info.backend,
+      objective: this.objective.name,
+      data: this.dataset.kind,
+      examples: examples.length,
+      evalExamples: evalExamples.length,
+      truncated: this.truncated,
+      batches: this.trainBatches.length,
+    });
+    return info;
+  }
+
+  private plan(batch: TokenizedExample[]): BatchPlan {
+    return planBatch(batch, this.dataset!.kind, this.needs!, this.reward);
+  }
+
+  /** Reference log-probs of rows, from the in-memory map (filled by `precomputeReference`). */
+  private refFor(rows: Row[]): RowLogps {
+    const got = rows.map((r) => {
+      const v = this.refRows.get(cacheKey(this.refId, r));
+      if (!v) throw new Error('internal: reference log-probs were not precomputed for a row');
+      return v;
+    });
+    return {
+      sum: tf.tensor1d(got.map((g) => g.sum)),
+      prompt: tf.tensor1d(got.map((g) => g.prompt)),
+    };
+  }
+
+  /**
+   * Runs the frozen reference once over every row the objective will need (including VAR's
+   * B×B cross rows and KTO's mismatched pairs), through the on-disk cache.
+   */
+  async precomputeReference(): Promise<{ rows: number; computed: number }> {
+    const cachePath = this.config.refCache ?? join(this.config.output, 'ref-logps.json');
+    const cache = await RefLogpCache.open(cachePath, this.refId);
+    const rows: Row[] = [];
+    for (const b of [...this.trainBatches, ...this.evalBatches]) {
+      const plan = this.plan(b);
+      rows.push(...plan.rows, ...(plan.crossRows ?? []));
+    }
+    const todo = rows.filter((r) => !cache.get(cacheKey(this.refId, r)));
+    const unique = [...new Map(todo.map((r) => [cacheKey(this.refId, r), r])).values()];
+    const pad = this.tokenizer!.padTokenId ?? 0;
+    const B = Math.max(1, this.config.batchSize);
+    for (let i = 0; i < unique.length; i += B) {
+      const part = unique.slice(i, i + B);
+      const batch = toTensors(buildBatch(part, { padTokenId: pad }));
+      const lp = sequenceLogprobs(this.reference!.call, batch, { noGrad: true });
+      const sums = lp.responseSum.dataSync();
+      const lens = lp.responseLength.dataSync();
+      const prompts = lp.promptSum.dataSync();
+      const plens = lp.promptLength.dataSync();
+      part.forEach((r, k) =>
+        cache.set(cacheKey(this.refId, r), {
+          responseSum: sums[k]!,
+          responseLength: lens[k]!,
+          promptSum: prompts[k]!,
+          promptLength: plens[k]!,
+        }),
+      );
+      tf.dispose([...Object.values(lp), ...Object.values(batch)]);
+      this.log.progress('reference', Math.min(i + B, unique.length), unique.length);
+    }
+    await mkdir(this.config.output, { recursive: true });
+    await cache.save();
+    for (const r of rows) {
+      const e = cache.require(cacheKey(this.refId, r));
+      this.refRows.set(cacheKey(this.refId, r), { sum: e.responseSum, prompt: e.promptSum ?? 0 });
+    }
+    return { rows: rows.length, computed: unique.length };
+  }
+
+  /** Loss (scalar tensor) and metrics of one batch under the current policy. */
+  private batchLoss(
+    batch: TokenizedExample[],
+    training: boolean,
+  ): { loss: tf.Scalar; metrics: Record<string, number> } {
+    const plan = this.plan(batch);
+    const pad = this.tokenizer!.padTokenId ?? 0;
+    const tokens = toTensors(buildBatch(plan.rows, { padTokenId: pad }));
+    try {
+      const out = tf.tidy(() => {
+        const lp = sequenceLogprobs(
+          training ? this.policy!.callTraining : this.policy!.call,
+          tokens,
+        );
+        const ref = this.refFor(plan.rows);
+        const refCross = plan.crossRows
+          ? (tf.reshape(this.refFor(plan.crossRows).sum, [
+              sizeof(plan.rows),
+              sizeof(plan.rows),
+            ]) as tf.Tensor2D)
+          : undefined;
+        const inputs = plan.assemble({ sum: lp.responseSum, prompt: lp.promptSum }, ref, refCross);
+        const r = this.objective!.loss(inputs, this.objectiveConfig!);
+        return { loss: r.loss, metrics: r.metrics } as unknown as tf.TensorContainerObject;
+      }) as unknown as { loss: tf.Scalar; metrics: Record<string, number> };
+      return out;
+    } finally {
+      tf.dispose(Object.values(tokens));
+    }
+  }
+
+  /** Mean loss and metrics over the held-out batches (no gradients). */
+  evaluate(): { loss: number; metrics: Record<string, number> } | undefined {
+    if (!this.evalBatches.length) return undefined;
+    let loss = 0;
+    const sums: Record<string, number> = {};
+    for (const b of this.evalBatches) {
+      const r = this.batchLoss(b, false);
+      loss += r.loss.dataSync()[0]!;
+      r.loss.dispose();
+      for (const [k, v] of Object.entries(r.metrics)) sums[k] = (sums[k] ?? 0) + v;
+    }
+    const n = this.evalBatches.length;
+    return {
+      loss: loss / n,
+      metrics: Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, v / n])),
+    };
+  }
+
+  get totalSteps(): number {
+    const perEpoch = Math.ceil(this.trainBatches.length / this.config.gradientAccumulationSteps);
+    return this.config.maxSteps > 0 ? this.config.maxSteps : perEpoch * this.config.epochs;
+  }
+
+  /** Trains to the end (or from `resumeFrom`, a checkpoint directory) and saves the final model. */
+  async train(options: { resumeFrom?: string } = {}): Promise<TrainResult> {
+    const started = performance.now();
+    const info = await this.setup();
+    await this.precomputeReference();
+    const c = this.config;
+    const vars = this.policy!.trainableVariables();
+    const opt = new AdamW(vars, {
+      beta1: c.adamBeta1,
+      beta2: c.adamBeta2,
+      eps: c.adamEpsilon,
+      weightDecay: c.weightDecay,
+    });
+    const state: TrainerState = {
+      step: 0,
+      epoch: 0,
+      batchInEpoch: 0,
+      history: [],
+      evalHistory: [],
+    };
+    if (options.resumeFrom) await this.restore(options.resumeFrom, opt, state);
+    const total = this.totalSteps;
+    const nb = this.trainBatches.length;
+    try {
+      while (state.step < total) {
+        if (state.batchInEpoch >= nb) {
+          state.epoch++;
+          state.batchInEpoch = 0;
+        }
+        const order = permutation(nb, c.seed + 1000 * (state.epoch + 1));
+        const t0 = performance.now();
+        let grads: tf.Tensor[] | undefined;
+        let lossSum = 0;
+        const metricSums: Record<string, number> = {};
+        let micro = 0;
+        while (micro < c.gradientAccumulationSteps && state.batchInEpoch < nb) {
+          const batch = this.trainBatches[order[state.batchInEpoch]!]!;
+          let metrics: Record<string, number> = {};
+          const { value, grads: g } = tf.variableGrads(() => {
+            const r = this.batchLoss(batch, true);
+            metrics = r.metrics;
+            return r.loss;
+          }, vars);
+          lossSum += value.dataSync()[0]!;
+          value.dispose();
+          const list = vars.map((v) => g[v.name]!);
+          if (!grads) grads = list;
+          else {
+            const summed = grads.map((a, i) => tf.add(a, list[i]!));
+            tf.dispose([...grads, ...list]);
+            grads = summed;
+          }
+          for (const [k, v] of Object.entries(metrics)) metricSums[k] = (metricSums[k] ?? 0) + v;
+          micro++;
+          state.batchInEpoch++;
+        }
+        const averaged = grads!.map((g) => tf.div(g, micro));
+        tf.dispose(grads!);
+        const { grads: clipped, norm } = clipByGlobalNorm(averaged, c.maxGradNorm);
+        const loss = lossSum / micro;
+        const record: StepRecord = {
+          step: state.step + 1,
+          epoch: state.epoch,
+          loss,
+          lr: learningRateAt(state.step, {
+            learningRate: c.learningRate,
+            schedule: c.schedule,
+            warmupSteps: c.warmupSteps,
+            totalSteps: total,
+          }),
+          gradNorm: norm,
+          metrics: Object.fromEntries(Object.entries(metricSums).map(([k, v]) => [k, v / micro])),
+          seconds: 0,
+        };
+        if (
+          !Number.isFinite(loss) ||
+          !Number.isFinite(norm) ||
+          Object.values(record.metrics).some((v) => !Number.isFinite(v))
+        ) {
+          tf.dispose(clipped);
+          throw new NonFiniteError(record.step, state.history.at(-1));
+        }
+        opt.apply(clipped, record.lr);
+        tf.dispose(clipped);
+        state.step++;
+        record.seconds = (performance.now() - t0) / 1000;
+        state.history.push(record);
+        if (state.step % c.logSteps === 0 || state.step === total) this.log.step(record, total);
+        if (c.evalSteps > 0 && state.step % c.evalSteps === 0) this.recordEval(state);
+        if (c.saveSteps > 0 && state.step % c.saveSteps === 0)
+          await this.saveCheckpoint(opt, state);
+      }
+    } finally {
+      this.log.done();
+    }
+    if (this.evalBatches.length && (c.evalSteps === 0 || state.step % c.evalSteps !== 0))
+      this.recordEval(state);
+    await this.saveCheckpoint(opt, state);
+    const finalDir = join(c.output, 'final');
+    await this.saveFinal(finalDir);
+    opt.dispose();
+    const result: TrainResult = {
+      steps: state.step,
+      history: state.history,
+      evalHistory: state.evalHistory,
+      finalDir,
+      wallSeconds: (performance.now() - started) / 1000,
+      truncated: this.truncated,
+      backend: info,
+    };
+    return result;
+  }
+
+  private recordEval(state: TrainerState): void {
+    const e = this.evaluate();
+    if (!e) return;
+    state.evalHistory.push({ step: state.step, ...e });
+    this.log.event({ event: 'eval', step: state.step, loss: e.loss, ...e.metrics });
+  }
+
+  /** Writes `checkpoint-<step>` atomically: a temp directory renamed into place. */
+  async saveCheckpoint(opt: AdamW, state: TrainerState): Promise<string> {
+    const dir = join(this.config.output, `checkpoint-${state.step}`);
+    const tmp = `${dir}.tmp-${process.pid}`;
+    await rm(tmp, { recursive: true, force: true });
+    await mkdir(tmp, { recursive: true });
+    if (this.policy!.lora.size) await saveLora(this.policy!, tmp, this.modelDir());
+    else await saveModel(this.policy!, tmp);
+    const optState = new Map<string, { shape: number[]; data: Float32Array }>();
+    opt.vars.forEach((v, i) => {
+      optState.set(`m.${i}`, { shape: [...v.shape], data: opt.m[i]!.dataSync() as Float32Array });
+      optState.set(`v.${i}`, { shape: [...v.shape], data: opt.v[i]!.dataSync() as Float32Array });
+    });
+    await saveSafetensors(join(tmp, 'optimizer.safetensors'), optState);
+    await writeFileAtomic(
+      join(tmp, 'trainer_state.json'),
+      JSON.stringify(
+        {
+          step: state.step,
+          epoch: state.epoch,
+          batchInEpoch: state.batchInEpoch,
+          optimizerStep: opt.step,
+          seed: this.config.seed,
+          history: state.history,
+          evalHistory: state.evalHistory,
+        },
+        null,
+        1,
+      ),
+    );
+    await rm(dir, { recursive: true, force: true });
+    await rename(tmp, dir);
+    this.log.event({ event: 'checkpoint', step: state.step, dir });
+    return dir;
+  }
+
+  private async restore(dir: string, opt: AdamW, state: TrainerState): Promise<void> {
+    const s = JSON.parse(
+      await readFile(join(dir, 'trainer_state.json'), 'utf8'),
+    ) as TrainerState & { optimizerStep: number; seed: number };
+    if (s.seed !== this.config.seed)
+      throw new Error(
+        `${dir}: checkpoint was made with seed ${s.seed}, this run has seed ${this.config.seed}`,
+      );
+    if (this.policy!.lora.size) {
+      const fresh = await loadModel(this.modelDir());
+      for (const [k, v] of this.policy!.params) v.assign(fresh.params.get(k)!);
+      fresh.dispose();
+      const adapters = await loadSafetensors(join(dir, 'adapter_model.safetensors'));
+      for (const [name, m] of this.policy!.lora) {
+        m.a.assign(
+          tf.tensor(adapters.get(`base_model.model.${name}.lora_A.weight`)!.data, m.a.shape),
+        );
+        m.b.assign(
+          tf.tensor(adapters.get(`base_model.model.${name}.lora_B.weight`)!.data, m.b.shape),
+        );
+      }
+    } else {
+      const saved = await loadModel(dir);
+      for (const [k, v] of this.policy!.params) v.assign(saved.params.get(k)!);
+      saved.dispose();
+    }
+    const o = await loadSafetensors(join(dir, 'optimizer.safetensors'));
+    opt.vars.forEach((v, i) => {
+      opt.m[i]!.assign(tf.tensor(o.get(`m.${i}`)!.data, v.shape));
+      opt.v[i]!.assign(tf.tensor(o.get(`v.${i}`)!.data, v.shape));
+    });
+    opt.step = s.optimizerStep;
+    Object.assign(state, {
+      step: s.step,
+      epoch: s.epoch,
+      batchInEpoch: s.batchInEpoch,
+      history: s.history,
+      evalHistory: s.evalHistory,
+    });
+    this.log.event({ event: 'resume', step: s.step, dir });
+  }
+
+  /** The final model as a Hugging Face directory (weights or adapters, config, tokenizer files). */
+  private async saveFinal(dir: string): Promise<void> {
+    await mkdir(dir, { recursive: true });
+    if (this.policy!.lora.size) await saveLora(this.policy!, dir, this.modelDir());
+    else await saveModel(this.policy!, dir);
+    for (const f of await readdir(this.modelDir())) {
+      if (f.startsWith('tokenizer') || f === 'special_tokens_map.json')
+        await copyFile(join(this.modelDir(), f), join(dir, f));
+    }
+  }
+
+  dispose(): void {
+    this.policy?.dispose();
+    this.reference?.dispose();
+  }
+}
+
+/** Imports a user's reward module: `export function reward(prompt, response)` or a default export. */
+export async function loadRewardModule(path: string): Promise<RewardFn> {
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+  } catch (err) {
+    throw new Error(`${path}: cannot import the reward module (${(err as Error).message})`);
+  }
+  const fn = (mod.reward ?? mod.default) as unknown;
+  if (typeof fn !== 'function')
+    throw new Error(
+      `${path}: the reward module must export a function 'reward(prompt, response) => number' (or a default export)`,
+    );
+  return (p: string, r: string) => {
+    const v = (fn as RewardFn)(p, r);
+    if (typeof v !== 'number' || !Number.isFinite(v))
+      throw new Error(`${path}: reward returned ${JSON.stringify(v)} (not a finite number)`);
+    return v;
+  };
+}
+
+export { loadLora };
