@@ -28,7 +28,7 @@ describe.each(['gpt2', 'llama', 'qwen2'])('%s matches the PyTorch reference', (a
     const logits = model.call(ids, mask);
     const got = logits.arraySync();
     let maxRel = 0;
-    exp.inputIds.forEach((row, b) =>
+    exp.inputIds.forEach((row, b) => {
       row.forEach((_, t) => {
         if (!exp.attentionMask[b]![t]) return;
         const e = exp.logits[b]![t]!;
@@ -36,15 +36,15 @@ describe.each(['gpt2', 'llama', 'qwen2'])('%s matches the PyTorch reference', (a
         e.forEach((v, k) => {
           maxRel = Math.max(maxRel, Math.abs(got[b]![t]![k]! - v) / scale);
         });
-      }),
-    );
+      });
+    });
     expect(maxRel).toBeLessThan(1e-4);
     const lp = tokenLogprobs(logits, ids, mask).arraySync();
-    exp.tokenLogps.forEach((row, b) =>
+    exp.tokenLogps.forEach((row, b) => {
       row.forEach((v, t) => {
         expect(Math.abs(lp[b]![t]! - v), `[${b},${t}]`).toBeLessThan(1e-4);
-      }),
-    );
+      });
+    });
     tf.dispose([ids, mask, logits]);
     model.dispose();
   });

@@ -257,7 +257,9 @@ export function parseDataset(text: string, path: string, range?: [number, number
     } catch (err) {
       throw new DataError(path, 1, undefined, `malformed JSON array (${(err as Error).message})`);
     }
-    (arr as unknown[]).forEach((r, i) => raws.push([r, i + 1]));
+    (arr as unknown[]).forEach((r, i) => {
+      raws.push([r, i + 1]);
+    });
   } else {
     text.split('\n').forEach((l, i) => {
       if (l.trim() === '') return;

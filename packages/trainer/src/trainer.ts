@@ -217,14 +217,14 @@ export class Trainer {
       const lens = lp.responseLength.dataSync();
       const prompts = lp.promptSum.dataSync();
       const plens = lp.promptLength.dataSync();
-      part.forEach((r, k) =>
+      part.forEach((r, k) => {
         cache.set(cacheKey(this.refId, r), {
           responseSum: sums[k]!,
           responseLength: lens[k]!,
           promptSum: prompts[k]!,
           promptLength: plens[k]!,
-        }),
-      );
+        });
+      });
       tf.dispose([...Object.values(lp), ...Object.values(batch)]);
       this.log.progress('reference', Math.min(i + B, unique.length), unique.length);
     }

@@ -1,0 +1,244 @@
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import { main } from './cli.js';
+import { parseTrainConfig, type TrainConfig } from './config.js';
+import { makeLogger } from './log.js';
+import { writeTestData } from './test-data.js';
+import { NonFiniteError, Trainer } from './trainer.js';
+
+const out = () => mkdtemp(join(tmpdir(), 'alignjs-train-'));
+const quiet = (c: TrainConfig) => makeLogger(join(c.output, 'metrics.jsonl'), 'quiet');
+
+/** Every objective with every data kind it accepts (and the config that kind needs). */
+const COMBOS: [string, keyof Awaited<ReturnType<typeof writeTestData>>, Record<string, unknown>][] =
+  [
+    ['dpo', 'pairwise', {}],
+    ['dpo', 'conversational', {}],
+    ['dpo', 'implicit', {}],
+    ['cdpo', 'pairwise', {}],
+    ['robust', 'pairwise', {}],
+    ['ipo', 'pairwise', {}],
+    ['hinge', 'pairwise', {}],
+    ['simpo', 'pairwise', {}],
+    ['nca_pair', 'pairwise', {}],
+    ['kto', 'binary', {}],
+    ['unidpo', 'pairwise', {}],
+    ['una', 'pairwise', { feedback: 'pairwise' }],
+    ['una', 'binary', { feedback: 'binary' }],
+    ['una', 'score', { feedback: 'score', scoreRange: [0, 5] }],
+    ['rao', 'multi', {}],
+    ['rao', 'pairwise', {}],
+    ['rao', 'score', {}],
+    ['var', 'score', { mode: 'diagonal' }],
+    ['var', 'pairwise', { mode: 'diagonal' }],
+    ['pro', 'pairwise', {}],
+    ['pro', 'binary', { feedback: 'binary' }],
+    ['pro', 'multi', { feedback: 'scalar', scoreRange: [0, 5] }],
+  ];
+
+describe('end to end through the CLI on the built-in model', () => {
+  it('runs a few steps of every objective from every data kind it accepts', async () => {
+    const data = await writeTestData(6);
+    for (const [name, kind, config] of COMBOS) {
+      const dir = await out();
+      const cfgPath = join(dir, 'run.json');
+      await writeFile(
+        cfgPath,
+        JSON.stringify({
+          train: data[kind],
+          objective: { name, config },
+          output: dir,
+          maxSteps: 2,
+          batchSize: 4,
+          learningRate: 1e-3,
+        }),
+      );
+      const code = await main(['train', '--config', cfgPath]);
+      expect(code, `${name} on ${kind}`).toBe(0);
+      const lines = (await readFile(join(dir, 'metrics.jsonl'), 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      const steps = lines.filter((l) => l.event === 'step');
+      expect(steps.length, `${name} on ${kind}`).toBe(2);
+      expect(
+        steps.every((s) => Number.isFinite(s.loss)),
+        `${name} on ${kind}`,
+      ).toBe(true);
+      const files = await readdir(join(dir, 'final'));
+      expect(files).toContain('model.safetensors');
+      expect(files).toContain('tokenizer.json');
+    }
+  });
+
+  it('each objective’s loss falls on an overfit batch', async () => {
+    const data = await writeTestData(4);
+    const seen = new Set<string>();
+    for (const [name, kind, config] of COMBOS) {
+      if (seen.has(name)) continue;
+      seen.add(name);
+      const dir = await out();
+      const cfg = parseTrainConfig({
+        train: data[kind],
+        objective: { name, config },
+        output: dir,
+        maxSteps: 12,
+        batchSize: 4,
+        learningRate: 3e-3,
+        schedule: 'constant',
+      });
+      const t = new Trainer(cfg, { logger: quiet(cfg) });
+      const r = await t.train();
+      t.dispose();
+      // The 4-example dataset is one batch: compare the first and last steps' losses.
+      const first = r.history[0]!.loss;
+      const last = r.history.at(-1)!.loss;
+      expect(last, `${name}: ${first} → ${last}`).toBeLessThan(first);
+    }
+  });
+});
+
+describe('checkpoints', () => {
+  it('resuming continues with exactly the losses the uninterrupted run produced', async () => {
+    const data = await writeTestData(8);
+    const base = {
+      train: data.pairwise,
+      objective: 'dpo',
+      maxSteps: 6,
+      batchSize: 2,
+      learningRate: 1e-3,
+      saveSteps: 3,
+      seed: 5,
+    };
+    const full = parseTrainConfig({ ...base, output: await out() });
+    const a = new Trainer(full, { logger: quiet(full) });
+    const ra = await a.train();
+    a.dispose();
+    const part = parseTrainConfig({ ...base, output: await out() });
+    const b = new Trainer(part, { logger: quiet(part) });
+    const rb = await b.train({ resumeFrom: join(full.output, 'checkpoint-3') });
+    b.dispose();
+    expect(rb.history.map((h) => h.loss)).toEqual(ra.history.map((h) => h.loss));
+    expect(rb.history.slice(3).map((h) => h.step)).toEqual([4, 5, 6]);
+  });
+
+  it('a crash while writing a checkpoint leaves the previous checkpoint loadable', async () => {
+    const data = await writeTestData(4);
+    const cfg = parseTrainConfig({
+      train: data.pairwise,
+      objective: 'dpo',
+      maxSteps: 2,
+      batchSize: 2,
+      learningRate: 1e-3,
+      output: await out(),
+    });
+    const t = new Trainer(cfg, { logger: quiet(cfg) });
+    await t.train();
+    const before = await readdir(cfg.output);
+    expect(before).toContain('checkpoint-2');
+    // An optimizer whose state was freed makes the write fail halfway (weights already written).
+    const { AdamW } = await import('./optim.js');
+    const broken = new AdamW(t.policy!.trainableVariables(), {
+      beta1: 0.9,
+      beta2: 0.999,
+      eps: 1e-8,
+      weightDecay: 0,
+    });
+    broken.dispose();
+    await expect(
+      t.saveCheckpoint(broken, {
+        step: 3,
+        epoch: 0,
+        batchInEpoch: 0,
+        history: [],
+        evalHistory: [],
+      }),
+    ).rejects.toThrow();
+    const after = await readdir(cfg.output);
+    expect(after).not.toContain('checkpoint-3');
+    t.dispose();
+    const resumed = new Trainer(
+      { ...cfg, maxSteps: 3, output: await out() },
+      { logger: quiet(cfg) },
+    );
+    const r = await resumed.train({ resumeFrom: join(cfg.output, 'checkpoint-2') });
+    expect(r.steps).toBe(3);
+    resumed.dispose();
+  });
+});
+
+describe('guards and errors', () => {
+  it('stops on a non-finite loss, naming the step and the last finite metrics', async () => {
+    const data = await writeTestData(4);
+    const cfg = parseTrainConfig({
+      train: data.pairwise,
+      objective: { name: 'dpo', config: { beta: 1e30 } },
+      maxSteps: 3,
+      batchSize: 2,
+      learningRate: 1e-3,
+      output: await out(),
+    });
+    const t = new Trainer(cfg, { logger: quiet(cfg) });
+    const err = await t.train().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NonFiniteError);
+    expect((err as Error).message).toMatch(
+      /non-finite loss or gradient at step \d+; stopped without applying it/,
+    );
+    t.dispose();
+  });
+
+  it('bad configs and data are one clear message, no stack', async () => {
+    const data = await writeTestData(2);
+    const dir = await out();
+    const write = async (cfg: unknown) => {
+      const p = join(dir, `c${Math.random()}.json`);
+      await writeFile(p, JSON.stringify(cfg));
+      return p;
+    };
+    await expect(
+      main([
+        'train',
+        '--config',
+        await write({ train: data.binary, objective: 'dpo', output: dir }),
+      ]),
+    ).rejects.toThrow(
+      /the data is binary \{prompt, completion, label\}, but objective 'dpo' needs pairwise \{prompt, chosen, rejected\}/,
+    );
+    await expect(
+      main([
+        'train',
+        '--config',
+        await write({ train: data.pairwise, objective: 'dpo', output: dir, batchSize: 0 }),
+      ]),
+    ).rejects.toThrow(/field 'batchSize' must be an integer >= 1, got 0/);
+    await expect(
+      main([
+        'train',
+        '--config',
+        await write({ train: data.pairwise, objective: 'dpoo', output: dir }),
+      ]),
+    ).rejects.toThrow(/unknown objective 'dpoo'; available: dpo, cdpo/);
+    await expect(
+      main([
+        'train',
+        '--config',
+        await write({
+          train: data.pairwise,
+          objective: { name: 'dpo', config: { beta: -1 } },
+          output: dir,
+        }),
+      ]),
+    ).rejects.toThrow(/dpo config: field 'beta' must be a number > 0, got -1/);
+    await expect(
+      main(['train', '--config', await write({ objective: 'dpo', output: dir })]),
+    ).rejects.toThrow(/field 'train' is required/);
+    await expect(main(['train'])).rejects.toThrow(/train needs --config FILE/);
+    const yaml = join(dir, 'bad.yaml');
+    await writeFile(yaml, 'train: [unclosed');
+    await expect(main(['train', '--config', yaml])).rejects.toThrow(/bad.yaml: not valid YAML/);
+    expect(tf.memory().numTensors).toBeGreaterThanOrEqual(0);
+  });
+});
