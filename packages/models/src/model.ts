@@ -41,6 +41,8 @@ export interface ForwardOptions {
   useCache?: boolean;
   /** enables LoRA dropout */
   training?: boolean;
+  /** return the final hidden states `[B, T, E]` in `logits` instead of the LM head's output */
+  hiddenOnly?: boolean;
 }
 
 export interface ForwardOutput {
@@ -160,7 +162,7 @@ export class CausalLM {
     const logits = tf.tidy(() => {
       const bias = attentionBias(mask, B, S, T);
       const ids = tf.reshape(tf.cast(inputIds, 'int32'), [B * T]) as tf.Tensor1D;
-      const out =
+      const h =
         this.config.family === 'gpt2'
           ? this.gpt2(
               ids,
@@ -186,9 +188,15 @@ export class CausalLM {
         tf.keep(l.k);
         tf.keep(l.v);
       }
-      return out;
+      if (options.hiddenOnly) return tf.reshape(h, [B, T, this.config.hiddenSize]) as tf.Tensor3D;
+      return tf.reshape(tf.matMul(h, this.head(), false, true), [B, T, this.config.vocabSize]) as tf.Tensor3D;
     });
     return wantCache ? { logits, cache: newCache } : { logits };
+  }
+
+  /** Final (normed) hidden states `[B, T, E]`, the input of the LM head (reward models use them). */
+  hidden(inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D, training = false): tf.Tensor3D {
+    return this.forward(inputIds, attentionMask, { hiddenOnly: true, training }).logits;
   }
 
   private attend(
@@ -237,6 +245,13 @@ export class CausalLM {
     return tf.transpose(tf.reshape(x, [B, T, n, this.config.headDim]), [0, 2, 1, 3]) as tf.Tensor4D;
   }
 
+  /** The LM head's weight `[V, E]` (the embedding when tied). */
+  private head(): tf.Tensor2D {
+    const c = this.config;
+    if (c.family === 'gpt2') return this.p('transformer.wte.weight') as tf.Tensor as tf.Tensor2D;
+    return (c.tieWordEmbeddings ? this.p('model.embed_tokens.weight') : this.p('lm_head.weight')) as tf.Tensor as tf.Tensor2D;
+  }
+
   private gpt2(
     ids: tf.Tensor1D,
     positions: Int32Array,
@@ -246,7 +261,7 @@ export class CausalLM {
     past: KVCache | undefined,
     store: KVCache | undefined,
     training: boolean,
-  ): tf.Tensor3D {
+  ): tf.Tensor2D {
     const c = this.config;
     const wte = this.p('transformer.wte.weight') as tf.Tensor as tf.Tensor2D;
     const pos = tf.tensor1d(positions, 'int32');
@@ -274,8 +289,7 @@ export class CausalLM {
       const m = geluNew(this.lin(y, `${p}mlp.c_fc`, 'in_out', training)) as tf.Tensor2D;
       h = tf.add(h, this.lin(m, `${p}mlp.c_proj`, 'in_out', training)) as tf.Tensor2D;
     }
-    h = layerNorm(h, v1('transformer.ln_f.weight'), v1('transformer.ln_f.bias'), c.normEps);
-    return tf.reshape(tf.matMul(h, wte, false, true), [B, T, c.vocabSize]) as tf.Tensor3D;
+    return layerNorm(h, v1('transformer.ln_f.weight'), v1('transformer.ln_f.bias'), c.normEps);
   }
 
   private llama(
@@ -287,7 +301,7 @@ export class CausalLM {
     past: KVCache | undefined,
     store: KVCache | undefined,
     training: boolean,
-  ): tf.Tensor3D {
+  ): tf.Tensor2D {
     const c = this.config;
     const emb = this.p('model.embed_tokens.weight') as tf.Tensor as tf.Tensor2D;
     const { cos, sin } = ropeTables(positions, B, T, c.headDim, c.ropeTheta);
@@ -322,9 +336,7 @@ export class CausalLM {
         this.lin(tf.mul(g, u) as tf.Tensor2D, `${p}mlp.down_proj`, 'out_in', training),
       ) as tf.Tensor2D;
     }
-    h = rmsNorm(h, v1('model.norm.weight'), c.normEps);
-    const head = c.tieWordEmbeddings ? emb : (this.p('lm_head.weight') as tf.Tensor as tf.Tensor2D);
-    return tf.reshape(tf.matMul(h, head, false, true), [B, T, c.vocabSize]) as tf.Tensor3D;
+    return rmsNorm(h, v1('model.norm.weight'), c.normEps);
   }
 
   /** Variables an optimizer should update: LoRA adapters if any, else every parameter. */
