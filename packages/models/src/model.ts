@@ -189,7 +189,11 @@ export class CausalLM {
         tf.keep(l.v);
       }
       if (options.hiddenOnly) return tf.reshape(h, [B, T, this.config.hiddenSize]) as tf.Tensor3D;
-      return tf.reshape(tf.matMul(h, this.head(), false, true), [B, T, this.config.vocabSize]) as tf.Tensor3D;
+      return tf.reshape(tf.matMul(h, this.head(), false, true), [
+        B,
+        T,
+        this.config.vocabSize,
+      ]) as tf.Tensor3D;
     });
     return wantCache ? { logits, cache: newCache } : { logits };
   }
@@ -249,7 +253,9 @@ export class CausalLM {
   private head(): tf.Tensor2D {
     const c = this.config;
     if (c.family === 'gpt2') return this.p('transformer.wte.weight') as tf.Tensor as tf.Tensor2D;
-    return (c.tieWordEmbeddings ? this.p('model.embed_tokens.weight') : this.p('lm_head.weight')) as tf.Tensor as tf.Tensor2D;
+    return (c.tieWordEmbeddings
+      ? this.p('model.embed_tokens.weight')
+      : this.p('lm_head.weight')) as tf.Tensor as tf.Tensor2D;
   }
 
   private gpt2(
