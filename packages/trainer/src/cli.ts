@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { parseTrainConfig, type TrainConfig } from './config.js';
 import { runDemo } from './demo.js';
+import { parseRewardTrainConfig, trainRewardModel } from './reward-model.js';
 import { Trainer } from './trainer.js';
 
 const HELP = `alignjs — preference optimization for TypeScript
@@ -16,6 +17,7 @@ Usage:
   alignjs demo [--quick] [--output DIR] [--steps N]   align the built-in tiny model with each objective
   alignjs train --config run.yaml [--resume DIR]       train (YAML or JSON config; see the trainer README)
   alignjs precompute-ref --config run.yaml             compute and cache reference log-probs only
+  alignjs train-rm --config rm.yaml                    train a Bradley–Terry reward model on pairwise data
   alignjs --help
 `;
 
@@ -28,6 +30,11 @@ function arg(args: string[], name: string): string | undefined {
 }
 
 export async function readConfigFile(path: string): Promise<TrainConfig> {
+  return parseTrainConfig(await readRawConfig(path), path);
+}
+
+/** Reads a YAML or JSON config file into a plain object, with errors naming the file. */
+export async function readRawConfig(path: string): Promise<unknown> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -42,7 +49,7 @@ export async function readConfigFile(path: string): Promise<TrainConfig> {
       `${path}: not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'} (${(err as Error).message.split('\n')[0]})`,
     );
   }
-  return parseTrainConfig(raw, path);
+  return raw;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -58,6 +65,18 @@ export async function main(argv: string[]): Promise<number> {
       quick: args.includes('--quick'),
       steps: steps ? Number(steps) : undefined,
     });
+    return 0;
+  }
+  if (cmd === 'train-rm') {
+    const path = arg(args, '--config');
+    if (!path) throw new Error('train-rm needs --config FILE');
+    const r = await trainRewardModel(parseRewardTrainConfig(await readRawConfig(path), path));
+    const last = r.history.at(-1);
+    const evalAcc =
+      r.evalAccuracy !== undefined ? `, eval accuracy ${r.evalAccuracy.toFixed(3)}` : '';
+    process.stderr.write(
+      `done: ${r.steps} steps; final loss ${last?.loss.toFixed(4)}, batch accuracy ${last?.accuracy.toFixed(3)}${evalAcc}; reward model in ${r.outputDir}\n`,
+    );
     return 0;
   }
   if (cmd === 'train' || cmd === 'precompute-ref') {

@@ -42,6 +42,8 @@ export interface TrainConfig {
   lora?: LoraConfig;
   /** a JS module exporting `reward(prompt, response) => number` (or a default export) */
   rewardModule?: string;
+  /** a reward model directory written by `alignjs train-rm` */
+  rewardModel?: string;
   /** on-disk reference log-prob cache (default: <output>/ref-logps.json) */
   refCache?: string;
 }
@@ -105,6 +107,7 @@ export function parseTrainConfig(raw: unknown, source = 'config'): TrainConfig {
     maxPromptLength: r.number('maxPromptLength', 256, { min: 1, integer: true }),
     truncationMode: r.oneOf('truncationMode', 'keep_end', ['keep_end', 'keep_start'] as const),
     rewardModule: str('rewardModule', false),
+    rewardModel: str('rewardModel', false),
     refCache: str('refCache', false),
   };
   if (lora !== undefined) {
@@ -130,9 +133,12 @@ export function parseTrainConfig(raw: unknown, source = 'config'): TrainConfig {
     'objective',
     'output',
     'rewardModule',
+    'rewardModel',
     'refCache',
     'lora',
   );
+  if (cfg.rewardModule && cfg.rewardModel)
+    r.fail('rewardModel', 'and rewardModule are exclusive: give one source of rewards');
   r.done();
   return cfg;
 }

@@ -242,3 +242,52 @@ describe('guards and errors', () => {
     expect(tf.memory().numTensors).toBeGreaterThanOrEqual(0);
   });
 });
+
+describe('reward models', () => {
+  it('train-rm learns the pairs, saves a Hugging Face directory that loads back, and feeds VAR’s cross mode', async () => {
+    const data = await writeTestData(8);
+    const dir = await out();
+    const cfgPath = join(dir, 'rm.json');
+    await writeFile(
+      cfgPath,
+      JSON.stringify({
+        train: data.pairwise,
+        eval: data.pairwise,
+        output: dir,
+        maxSteps: 25,
+        batchSize: 8,
+        learningRate: 3e-3,
+      }),
+    );
+    expect(await main(['train-rm', '--config', cfgPath])).toBe(0);
+    const final = join(dir, 'final');
+    const config = JSON.parse(await readFile(join(final, 'config.json'), 'utf8'));
+    expect(config.architectures).toEqual(['LlamaForSequenceClassification']);
+    expect(config.num_labels).toBe(1);
+    const lines = (await readFile(join(dir, 'metrics.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const steps = lines.filter((l) => l.event === 'step');
+    expect(steps.at(-1).loss).toBeLessThan(steps[0].loss);
+    expect(lines.find((l) => l.event === 'eval')['rm/accuracy']).toBeGreaterThan(0.5);
+    const { rewardFnFromModel } = await import('./reward-model.js');
+    const rm = await rewardFnFromModel(final);
+    expect(Number.isFinite(rm.reward('Tell me about the cat.', 'The cat is happy.'))).toBe(true);
+    rm.dispose();
+    const run = await out();
+    const cfg = parseTrainConfig({
+      train: data.score,
+      objective: { name: 'var', config: { mode: 'cross' } },
+      rewardModel: final,
+      output: run,
+      maxSteps: 2,
+      batchSize: 3,
+      learningRate: 1e-3,
+    });
+    const t = new Trainer(cfg, { logger: quiet(cfg) });
+    const r = await t.train();
+    expect(r.steps).toBe(2);
+    t.dispose();
+  });
+});

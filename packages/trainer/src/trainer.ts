@@ -30,6 +30,7 @@ import { type BatchPlan, planBatch, type RewardFn, type RowLogps } from './featu
 import { type Logger, makeLogger } from './log.js';
 import { getObjective } from './objectives.js';
 import { AdamW, clipByGlobalNorm, learningRateAt, permutation } from './optim.js';
+import { rewardFnFromModel } from './reward-model.js';
 import { type Row, type TokenizedExample, tokenizeDataset } from './tokenize.js';
 
 export interface StepRecord {
@@ -101,6 +102,7 @@ export class Trainer {
   private truncated = 0;
   private refRows = new Map<string, { sum: number; prompt: number }>();
   private refId = '';
+  private disposeReward?: () => void;
 
   constructor(config: TrainConfig, options: { logger?: Logger; reward?: RewardFn } = {}) {
     this.config = config;
@@ -123,6 +125,11 @@ export class Trainer {
     checkKind(this.dataset, this.objective.name, this.objective.feedbackFor(this.objectiveConfig));
     if (!this.reward && c.rewardModule)
       this.reward = await loadRewardModule(resolve(c.rewardModule));
+    if (!this.reward && c.rewardModel) {
+      const rm = await rewardFnFromModel(c.rewardModel);
+      this.reward = rm.reward;
+      this.disposeReward = rm.dispose;
+    }
     const dir = this.modelDir();
     this.tokenizer = await HfTokenizer.fromDir(dir);
     this.policy = await loadModel(dir);
@@ -503,6 +510,7 @@ export class Trainer {
   dispose(): void {
     this.policy?.dispose();
     this.reference?.dispose();
+    this.disposeReward?.();
   }
 }
 
