@@ -8,8 +8,9 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { parseTrainConfig, type TrainConfig } from './config.js';
 import { runDemo } from './demo.js';
+import { textTable } from './report.js';
 import { parseRewardTrainConfig, trainRewardModel } from './reward-model.js';
-import { Trainer } from './trainer.js';
+import { summaryRows, Trainer } from './trainer.js';
 
 const HELP = `alignjs — preference optimization for TypeScript
 
@@ -95,8 +96,9 @@ export async function main(argv: string[]): Promise<number> {
       }
       const result = await trainer.train({ resumeFrom: arg(args, '--resume') });
       const last = result.history.at(-1);
+      process.stderr.write(`${textTable(['metric', 'value'], summaryRows(result))}\n`);
       process.stderr.write(
-        `done: ${result.steps} steps in ${result.wallSeconds.toFixed(1)}s on ${result.backend.backend}; final loss ${last?.loss.toFixed(4)}; ${result.truncated} examples truncated; model in ${result.finalDir}\n`,
+        `done: ${result.steps} steps in ${result.wallSeconds.toFixed(1)}s on ${result.backend.backend}; final loss ${last?.loss.toFixed(4)}; ${result.truncated} examples truncated; model in ${result.finalDir}; report ${join(config.output, 'report.html')}\n`,
       );
       return 0;
     } finally {

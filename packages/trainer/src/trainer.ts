@@ -30,6 +30,7 @@ import { type BatchPlan, planBatch, type RewardFn, type RowLogps } from './featu
 import { type Logger, makeLogger } from './log.js';
 import { getObjective } from './objectives.js';
 import { AdamW, clipByGlobalNorm, learningRateAt, permutation } from './optim.js';
+import { type Chart, htmlTable, renderReport } from './report.js';
 import { rewardFnFromModel } from './reward-model.js';
 import { type Row, type TokenizedExample, tokenizeDataset } from './tokenize.js';
 
@@ -396,6 +397,10 @@ export class Trainer {
     if (this.evalBatches.length && (c.evalSteps === 0 || state.step % c.evalSteps !== 0))
       this.recordEval(state);
     await this.saveCheckpoint(opt, state);
+    await writeFileAtomic(
+      join(c.output, 'report.html'),
+      trainingReport(this.objective!.name, c, state),
+    );
     const finalDir = join(c.output, 'final');
     await this.saveFinal(finalDir);
     opt.dispose();
@@ -512,6 +517,78 @@ export class Trainer {
     this.reference?.dispose();
     this.disposeReward?.();
   }
+}
+
+/** The run's summary table: final training metrics and the last evaluation. */
+export function summaryRows(
+  result: Pick<TrainResult, 'history' | 'evalHistory'>,
+): [string, string | number][] {
+  const last = result.history.at(-1);
+  const rows: [string, string | number][] = [];
+  if (last) {
+    rows.push(['steps', last.step], ['train loss', last.loss], ['grad norm', last.gradNorm]);
+    for (const [k, v] of Object.entries(last.metrics)) rows.push([k, v]);
+  }
+  const e = result.evalHistory.at(-1);
+  if (e) {
+    rows.push(['eval loss', e.loss]);
+    for (const [k, v] of Object.entries(e.metrics)) rows.push([`eval ${k}`, v]);
+  }
+  return rows;
+}
+
+/** A self-contained HTML report of a run: summary table and curves. */
+export function trainingReport(
+  objective: string,
+  c: TrainConfig,
+  s: Pick<TrainResult, 'history' | 'evalHistory'>,
+): string {
+  const series = (keys: string[]) =>
+    keys
+      .map((k) => ({
+        name: k,
+        points: s.history
+          .filter((h) => h.metrics[k] !== undefined)
+          .map((h) => [h.step, h.metrics[k]!] as [number, number]),
+      }))
+      .filter((x) => x.points.length);
+  const charts: Chart[] = [
+    {
+      title: 'loss',
+      series: [
+        { name: 'train', points: s.history.map((h) => [h.step, h.loss] as [number, number]) },
+        ...(s.evalHistory.length
+          ? [
+              {
+                name: 'eval',
+                points: s.evalHistory.map((e) => [e.step, e.loss] as [number, number]),
+              },
+            ]
+          : []),
+      ],
+    },
+    {
+      title: 'implicit rewards',
+      series: series(['rewards/chosen', 'rewards/rejected', 'rewards/margins']),
+    },
+    { title: 'accuracy', series: series(['rewards/accuracies']) },
+    { title: 'log-probs', series: series(['logps/chosen', 'logps/rejected', 'logps/policy']) },
+    {
+      title: 'learning rate',
+      series: [{ name: 'lr', points: s.history.map((h) => [h.step, h.lr] as [number, number]) }],
+    },
+  ].filter((ch) => ch.series.length);
+  const other = Object.keys(s.history.at(-1)?.metrics ?? {}).filter(
+    (k) => !/^(rewards|logps)\//.test(k),
+  );
+  if (other.length) charts.push({ title: `${objective} metrics`, series: series(other) });
+  return renderReport(`alignjs train: ${objective}`, [
+    {
+      heading: 'Summary',
+      html: `<p>model ${c.model}, data ${c.train}, objective ${objective} ${JSON.stringify(c.objective.config)}</p>${htmlTable(['metric', 'value'], summaryRows(s))}`,
+    },
+    { heading: 'Curves', charts },
+  ]);
 }
 
 /** Imports a user's reward module: `export function reward(prompt, response)` or a default export. */
