@@ -15,6 +15,7 @@ import {
   buildBatch,
   disposeBatch,
   initBackend,
+  mulberry32,
   sequenceLogprobs,
   toTensors,
 } from '@alignjs/core-logprob';
@@ -33,17 +34,6 @@ const OUT = tinyModelDir();
 const SPECIAL = ['<|endoftext|>', '<|user|>', '<|assistant|>', '<|system|>'];
 const CHAT_TEMPLATE =
   "{% for message in messages %}{{ '<|' + message['role'] + '|>\\n' + message['content'] + eos_token + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}";
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // 1. Corpus -------------------------------------------------------------------------------
 const rand = mulberry32(7);

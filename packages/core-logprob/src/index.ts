@@ -7,3 +7,4 @@ export * from './grad.js';
 export * from './logprobs.js';
 export * from './math.js';
 export * from './objective.js';
+export * from './random.js';

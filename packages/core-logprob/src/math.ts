@@ -78,3 +78,8 @@ export function pairwiseMetricTensors(
     'logps/rejected': policyRejectedLogps,
   };
 }
+
+/** Mean of `x` over the rows where the 0/1 weights `w` are 1 (0 when there are none). */
+export function meanWhere(x: tf.Tensor, w: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => tf.div(tf.sum(tf.mul(x, w)), tf.maximum(tf.sum(w), 1))) as tf.Scalar;
+}

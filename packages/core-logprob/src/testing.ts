@@ -4,6 +4,8 @@
  * code they check, plus leak checks. Not for production use.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import type { PairwiseInputs } from './objective.js';
+import { mulberry32 } from './random.js';
 
 /** float64 `log σ(z)` without overflow. */
 export function logSigmoid64(z: number): number {
@@ -44,14 +46,7 @@ export function numericGrad(f: (x: number[]) => number, x: readonly number[], h 
 
 /** Deterministic PRNG (mulberry32) with uniform and normal draws. */
 export function rng(seed: number): { uniform: () => number; normal: () => number } {
-  let a = seed >>> 0;
-  const uniform = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const uniform = mulberry32(seed);
   const normal = () => {
     const u = Math.max(uniform(), 1e-12);
     return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * uniform());
@@ -165,4 +160,73 @@ export function unigramLogps64(
 ): number[] {
   const lse = logSumExp64(theta);
   return counts.map((c) => c.reduce((s, n, v) => s + n * (theta[v]! - lse), 0));
+}
+
+/** {@link PairwiseInputs} from plain numbers (scores included when given). */
+export function pairInputs(n: PairNumbers): PairwiseInputs {
+  return {
+    kind: 'pairwise',
+    policyChosenLogps: vec(n.policyChosen),
+    policyRejectedLogps: vec(n.policyRejected),
+    refChosenLogps: vec(n.refChosen),
+    refRejectedLogps: vec(n.refRejected),
+    chosenLengths: vec(n.chosenLengths),
+    rejectedLengths: vec(n.rejectedLengths),
+    ...(n.chosenScores && n.rejectedScores
+      ? { chosenScores: vec(n.chosenScores), rejectedScores: vec(n.rejectedScores) }
+      : {}),
+  };
+}
+
+/** Disposes every tensor field of an inputs object. */
+export function disposeInputs(x: object): void {
+  tf.dispose(Object.values(x).filter((v): v is tf.Tensor => v instanceof tf.Tensor));
+}
+
+/**
+ * The toy policy of every loss package's direction tests: a unigram model over {x, y, z}
+ * with chosen "x x x y" and rejected "x x x z" — the case where sample DPO lowers both
+ * log-probs. Trains θ (starting at the reference, 0) with Adam on `loss(logps [2], ref [2])`
+ * (row 0 chosen, row 1 rejected; 4 tokens each) and returns each log-ratio at the end.
+ */
+export function trainToyPair(
+  loss: (logps: tf.Tensor1D, ref: tf.Tensor1D) => tf.Scalar,
+  steps = 400,
+  learningRate = 0.05,
+): { chosen: number; rejected: number; margin: number } {
+  const counts = [
+    [3, 1, 0],
+    [3, 0, 1],
+  ];
+  const theta = tf.variable(tf.zeros([3]) as tf.Tensor1D);
+  const ref = unigramLogps(theta, counts);
+  const refArr = Array.from(ref.dataSync());
+  const opt = tf.train.adam(learningRate);
+  for (let s = 0; s < steps; s++) opt.minimize(() => loss(unigramLogps(theta, counts), ref));
+  const lp = tf.tidy(() => Array.from(unigramLogps(theta, counts).dataSync()));
+  tf.dispose([theta, ref]);
+  opt.dispose();
+  const chosen = lp[0]! - refArr[0]!;
+  const rejected = lp[1]! - refArr[1]!;
+  return { chosen, rejected, margin: chosen - rejected };
+}
+
+/** Pairwise inputs for {@link trainToyPair}'s two rows (lengths 4, optional scores). */
+export function toyPairInputs(
+  logps: tf.Tensor1D,
+  ref: tf.Tensor1D,
+  scores?: [number, number],
+): PairwiseInputs {
+  const [w, l] = tf.split(logps, 2) as [tf.Tensor1D, tf.Tensor1D];
+  const [rw, rl] = tf.split(ref, 2) as [tf.Tensor1D, tf.Tensor1D];
+  return {
+    kind: 'pairwise',
+    policyChosenLogps: w,
+    policyRejectedLogps: l,
+    refChosenLogps: rw,
+    refRejectedLogps: rl,
+    chosenLengths: vec([4]),
+    rejectedLengths: vec([4]),
+    ...(scores ? { chosenScores: vec([scores[0]]), rejectedScores: vec([scores[1]]) } : {}),
+  };
 }

@@ -1,34 +1,22 @@
-import type { PairwiseInputs, PointwiseInputs } from '@alignjs/core-logprob';
+import type { PointwiseInputs } from '@alignjs/core-logprob';
 import {
+  disposeInputs,
   expectClose,
   expectNoLeaks,
   logSigmoid64,
   mean64,
   numericGrad,
   type PairNumbers,
+  pairInputs,
   randomPairs,
   sigmoid64,
-  unigramLogps,
+  toyPairInputs,
+  trainToyPair,
   vec,
 } from '@alignjs/core-logprob/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { dpoObjectives, ktoObjective } from './objectives.js';
-
-function pairInputs(n: PairNumbers): PairwiseInputs {
-  return {
-    kind: 'pairwise',
-    policyChosenLogps: vec(n.policyChosen),
-    policyRejectedLogps: vec(n.policyRejected),
-    refChosenLogps: vec(n.refChosen),
-    refRejectedLogps: vec(n.refRejected),
-    chosenLengths: vec(n.chosenLengths),
-    rejectedLengths: vec(n.rejectedLengths),
-  };
-}
-
-const disposeInputs = (x: object) =>
-  tf.dispose(Object.values(x).filter((v) => v instanceof tf.Tensor));
 
 /** float64 per-example losses written from objectives.md's table, independent of the tensor code. */
 function oracle(name: string, c: Record<string, number>, n: PairNumbers, i: number): number {
@@ -297,46 +285,11 @@ describe('kto', () => {
 
 describe('toy policy: DPO raises the chosen/rejected margin', () => {
   it('a unigram policy trained with each pairwise loss increases the margin', () => {
-    // Vocabulary {x, y, z}; chosen = "x x x y", rejected = "x x x z" (counts per token).
-    const counts = [
-      [3, 1, 0],
-      [3, 0, 1],
-    ];
     for (const name of pairwiseNames) {
       const objective = dpoObjectives[name];
-      const c = objective.parseConfig(name === 'simpo' ? { beta: 2 } : { beta: 0.5 });
-      const theta = tf.variable(tf.zeros([3]) as tf.Tensor1D);
-      const ref = unigramLogps(theta, counts);
-      const refArr = ref.dataSync();
-      const opt = tf.train.adam(0.05);
-      const margin = () =>
-        tf.tidy(() => {
-          const lp = unigramLogps(theta, counts).dataSync();
-          return lp[0]! - refArr[0]! - (lp[1]! - refArr[1]!);
-        });
-      const m0 = margin();
-      for (let step = 0; step < 200; step++) {
-        opt.minimize(() => {
-          const lp = unigramLogps(theta, counts);
-          const [w, l] = tf.split(lp, 2) as [tf.Tensor1D, tf.Tensor1D];
-          return objective.loss(
-            {
-              kind: 'pairwise',
-              policyChosenLogps: w,
-              policyRejectedLogps: l,
-              refChosenLogps: tf.slice(ref, [0], [1]),
-              refRejectedLogps: tf.slice(ref, [1], [1]),
-              chosenLengths: vec([4]),
-              rejectedLengths: vec([4]),
-            },
-            c as never,
-          ).loss;
-        });
-      }
-      const m1 = margin();
-      expect(m1, name).toBeGreaterThan(m0 + 0.5);
-      tf.dispose([theta, ref]);
-      opt.dispose();
+      const c = objective.parseConfig(name === 'simpo' ? { beta: 2 } : { beta: 0.5 }) as never;
+      const r = trainToyPair((lp, ref) => objective.loss(toyPairInputs(lp, ref), c).loss, 200);
+      expect(r.margin, name).toBeGreaterThan(0.5);
     }
   });
 });

@@ -2,6 +2,7 @@ import {
   type ConfigReader,
   computeLoss,
   meanLogps,
+  meanWhere,
   type Objective,
   type ObjectiveNeeds,
   type PairwiseInputs,
@@ -247,13 +248,9 @@ export const ktoObjective: Objective<KtoConfig> = Object.freeze<Objective<KtoCon
     return computeLoss('kto', inputs, 'pointwise', (p) => {
       const t = ktoTerms(p, c.beta, c.desirableWeight, c.undesirableWeight);
       const labels = p.labels!;
-      const nD = tf.sum(labels);
-      const nU = tf.sum(tf.sub(1, labels));
       // Means over the desirable / undesirable rows (0 when a batch has none of a kind).
-      const meanWhere = (x: tf.Tensor, w: tf.Tensor, n: tf.Tensor) =>
-        tf.div(tf.sum(tf.mul(x, w)), tf.maximum(n, 1));
-      const chosen = meanWhere(t.rewards, labels, nD);
-      const rejected = meanWhere(t.rewards, tf.sub(1, labels), nU);
+      const chosen = meanWhere(t.rewards, labels);
+      const rejected = meanWhere(t.rewards, tf.sub(1, labels));
       return {
         loss: tf.mean(t.losses) as tf.Scalar,
         metrics: {
@@ -261,8 +258,8 @@ export const ktoObjective: Objective<KtoConfig> = Object.freeze<Objective<KtoCon
           'rewards/rejected': rejected,
           'rewards/margins': tf.sub(chosen, rejected),
           kl: t.kl,
-          'logps/chosen': meanWhere(p.policyLogps, labels, nD),
-          'logps/rejected': meanWhere(p.policyLogps, tf.sub(1, labels), nU),
+          'logps/chosen': meanWhere(p.policyLogps, labels),
+          'logps/rejected': meanWhere(p.policyLogps, tf.sub(1, labels)),
         },
       };
     });

@@ -1,33 +1,25 @@
-import type { MultiInputs, PairwiseInputs, PointwiseInputs } from '@alignjs/core-logprob';
+import type { MultiInputs, PointwiseInputs } from '@alignjs/core-logprob';
 import {
   bernoulliKL64,
+  disposeInputs,
   expectClose,
   expectNoLeaks,
   logSigmoid64,
   mean64,
   numericGrad,
   type PairNumbers,
+  pairInputs,
   randomPairs,
   rng,
   sigmoid64,
-  unigramLogps,
+  toyPairInputs,
+  trainToyPair,
   vec,
 } from '@alignjs/core-logprob/testing';
 import { dpoObjective } from '@alignjs/loss-dpo';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { type ProConfig, proObjective } from './pro.js';
-
-const dispose = (x: object) => tf.dispose(Object.values(x).filter((v) => v instanceof tf.Tensor));
-const pairInputs = (n: PairNumbers): PairwiseInputs => ({
-  kind: 'pairwise',
-  policyChosenLogps: vec(n.policyChosen),
-  policyRejectedLogps: vec(n.policyRejected),
-  refChosenLogps: vec(n.refChosen),
-  refRejectedLogps: vec(n.refRejected),
-  chosenLengths: vec(n.chosenLengths),
-  rejectedLengths: vec(n.rejectedLengths),
-});
 
 /** float64 PRO-P per pair (objectives.md). */
 function proP(c: ProConfig, rw: number, rl: number): number {
@@ -90,7 +82,7 @@ describe('PRO-P', () => {
       5,
     );
     out.loss.dispose();
-    dispose(x);
+    disposeInputs(x);
   });
 
   for (const raw of variants) {
@@ -124,7 +116,7 @@ describe('PRO-P', () => {
         { atol: 1e-6, rtol: 1e-3 },
       );
       tf.dispose([out.loss, gw!, gl!]);
-      dispose(x);
+      disposeInputs(x);
     });
   }
 
@@ -182,7 +174,7 @@ describe('PRO-B', () => {
       { atol: 1e-6, rtol: 1e-3 },
     );
     tf.dispose([out.loss, g]);
-    dispose(x);
+    disposeInputs(x);
   });
 
   it('the minimizer on a single free log-ratio is σ(βρ*) = ½ + (b − b̄)/λ', () => {
@@ -311,7 +303,7 @@ describe('PRO-S', () => {
       { atol: 1e-5, rtol: 1e-3 },
     );
     tf.dispose([out.loss, g]);
-    dispose(x);
+    disposeInputs(x);
   });
 
   it('N = 1 reduces to PRO-B with b = b̄ (λ·K(βρ))', () => {
@@ -320,7 +312,7 @@ describe('PRO-S', () => {
     const out = proObjective.loss(x, c);
     expectClose(out.loss.dataSync()[0]!, 2.5 * bernoulliKL64(0.5), { atol: 1e-7 });
     out.loss.dispose();
-    dispose(x);
+    disposeInputs(x);
   });
 
   it('N = 2 with ŝ = ±a and λ = 3a matches a·PRO-P (gradients equal, values differ by a·log 2)', () => {
@@ -359,7 +351,7 @@ describe('PRO-S', () => {
           rtol: 1e-4,
         },
       );
-      dispose(x);
+      disposeInputs(x);
     }
   });
 
@@ -374,8 +366,8 @@ describe('PRO-S', () => {
     expect(() =>
       proObjective.loss(y, proObjective.parseConfig({ feedback: 'scalar', scoreRange: [0, 5] })),
     ).toThrow(/score 7 at \[0, 0\] is outside the declared scoreRange \[0, 5\]/);
-    dispose(x);
-    dispose(y);
+    disposeInputs(x);
+    disposeInputs(y);
   });
 });
 
@@ -433,57 +425,18 @@ describe('stability', () => {
   });
 });
 
-/** Toy: the unigram pair where DPO drives both log-probs down; PRO-P vs DPO. */
-export function toyProVsDpo(
-  steps = 400,
-): Record<'pro' | 'dpo', { chosen: number; rejected: number }> {
-  const counts = [
-    [3, 1, 0],
-    [3, 0, 1],
-  ];
-  const run = (which: 'pro' | 'dpo') => {
-    const theta = tf.variable(tf.zeros([3]) as tf.Tensor1D);
-    const ref = unigramLogps(theta, counts);
-    const refArr = Array.from(ref.dataSync());
-    const opt = tf.train.adam(0.05);
-    const c =
-      which === 'pro'
-        ? proObjective.parseConfig({ beta: 0.5 })
-        : dpoObjective.parseConfig({ beta: 0.5 });
-    for (let s = 0; s < steps; s++) {
-      opt.minimize(() => {
-        const [w, l] = tf.split(unigramLogps(theta, counts), 2) as [tf.Tensor1D, tf.Tensor1D];
-        const x: PairwiseInputs = {
-          kind: 'pairwise',
-          policyChosenLogps: w,
-          policyRejectedLogps: l,
-          refChosenLogps: tf.slice(ref, [0], [1]),
-          refRejectedLogps: tf.slice(ref, [1], [1]),
-          chosenLengths: vec([4]),
-          rejectedLengths: vec([4]),
-        };
-        return which === 'pro'
-          ? proObjective.loss(x, c as ProConfig).loss
-          : dpoObjective.loss(x, c as never).loss;
-      });
-    }
-    const lp = tf.tidy(() => Array.from(unigramLogps(theta, counts).dataSync()));
-    tf.dispose([theta, ref]);
-    opt.dispose();
-    return { chosen: lp[0]! - refArr[0]!, rejected: lp[1]! - refArr[1]! };
-  };
-  return { pro: run('pro'), dpo: run('dpo') };
-}
-
 describe('toy policy: PRO-P separates the pair while staying near the reference', () => {
   it('PRO-P keeps both log-probs near the reference; DPO lets both fall', () => {
-    const r = toyProVsDpo();
+    const pc = proObjective.parseConfig({ beta: 0.5 });
+    const dc = dpoObjective.parseConfig({ beta: 0.5 });
+    const pro = trainToyPair((lp, ref) => proObjective.loss(toyPairInputs(lp, ref), pc).loss);
+    const dpo = trainToyPair((lp, ref) => dpoObjective.loss(toyPairInputs(lp, ref), dc).loss);
     console.log(
-      `toy PRO-P vs DPO (400 Adam steps, β = 0.5): PRO chosen Δlogp ${r.pro.chosen.toFixed(3)}, rejected ${r.pro.rejected.toFixed(3)}, margin ${(r.pro.chosen - r.pro.rejected).toFixed(3)}; DPO chosen ${r.dpo.chosen.toFixed(3)}, rejected ${r.dpo.rejected.toFixed(3)}`,
+      `toy PRO-P vs DPO (400 Adam steps, β = 0.5): PRO chosen Δlogp ${pro.chosen.toFixed(3)}, rejected ${pro.rejected.toFixed(3)}, margin ${pro.margin.toFixed(3)}; DPO chosen ${dpo.chosen.toFixed(3)}, rejected ${dpo.rejected.toFixed(3)}`,
     );
-    expect(r.pro.chosen - r.pro.rejected).toBeGreaterThan(1);
-    expect(Math.abs(r.pro.chosen)).toBeLessThan(3);
-    expect(r.dpo.chosen).toBeLessThan(-5);
-    expect(r.dpo.rejected).toBeLessThan(-5);
+    expect(pro.margin).toBeGreaterThan(1);
+    expect(Math.abs(pro.chosen)).toBeLessThan(3);
+    expect(dpo.chosen).toBeLessThan(-5);
+    expect(dpo.rejected).toBeLessThan(-5);
   });
 });

@@ -4,6 +4,7 @@ import {
   computeLoss,
   logSigmoid,
   type MultiInputs,
+  meanWhere,
   type Objective,
   type PairwiseInputs,
   type PointwiseInputs,
@@ -255,8 +256,6 @@ export const proObjective: Objective<ProConfig> = Object.freeze<Objective<ProCon
     mismatchedPairs: false,
   }),
   loss(inputs, c) {
-    const meanWhere = (x: tf.Tensor, w: tf.Tensor) =>
-      tf.div(tf.sum(tf.mul(x, w)), tf.maximum(tf.sum(w), 1));
     if (c.feedback === 'pairwise') {
       return computeLoss('pro', inputs, 'pairwise', (p) => {
         const t = proPairwiseTerms(p, c);

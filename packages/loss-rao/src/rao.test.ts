@@ -1,11 +1,13 @@
-import type { MultiInputs, PairwiseInputs } from '@alignjs/core-logprob';
+import type { MultiInputs } from '@alignjs/core-logprob';
 import {
+  disposeInputs,
   expectClose,
   expectNoLeaks,
   mean64,
   numericGrad,
   rng,
-  unigramLogps,
+  toyPairInputs,
+  trainToyPair,
   vec,
 } from '@alignjs/core-logprob/testing';
 import { dpoObjective } from '@alignjs/loss-dpo';
@@ -32,7 +34,6 @@ const inputs = (m: Multi): MultiInputs => ({
   policyPromptLogps: vec(m.policyPrompt),
   refPromptLogps: vec(m.refPrompt),
 });
-const dispose = (x: object) => tf.dispose(Object.values(x).filter((v) => v instanceof tf.Tensor));
 
 /** float64 Algorithm 1: a loop per prompt and per response. */
 function algorithm1(m: Multi, c: RaoConfig): number {
@@ -97,7 +98,7 @@ describe('rao', () => {
       for (const k of Object.keys(out.metrics)) expect(raoObjective.metricNames).toContain(k);
       if (K === 2) expect(out.metrics['rewards/chosen']).toBeDefined();
       tf.dispose([g, out.loss]);
-      dispose(x);
+      disposeInputs(x);
     });
   }
 
@@ -128,7 +129,7 @@ describe('rao', () => {
       { atol: 1e-4 },
     );
     tf.dispose([gp!, gr!, gpol!, out.loss]);
-    dispose(x);
+    disposeInputs(x);
   });
 
   it('stays finite at the numerical contract extremes', () => {
@@ -161,7 +162,7 @@ describe('rao', () => {
     for (const v of [...out.loss.dataSync(), ...g.dataSync()])
       expect(Number.isFinite(v)).toBe(true);
     tf.dispose([g, out.loss]);
-    dispose(x);
+    disposeInputs(x);
   });
 
   it('clear errors for bad config and bad data', () => {
@@ -194,81 +195,39 @@ describe('rao', () => {
       /'mask' must be 0 or 1, \[1, 0\] is 0.5/,
     );
     tf.dispose([empty, frac]);
-    dispose(x);
+    disposeInputs(x);
   });
 });
 
-/**
- * Toy: unigram policy over {x, y, z}; chosen "x x x y" (reward 0.5), rejected "x x x z"
- * (reward −1); β = 0.5, logZ0 = 0, an empty prompt (log-ratio 0). RAO's targets put the
- * chosen log-ratio at +1 and the rejected at −2; DPO on the same pair only separates them.
- */
-export function toyRaoVsDpo(
-  steps = 400,
-): Record<'rao' | 'dpo', { chosen: number; rejected: number; fit: number }> {
-  const counts = [
-    [3, 1, 0],
-    [3, 0, 1],
-  ];
-  const rewards = [0.5, -1];
-  const run = (which: 'rao' | 'dpo') => {
-    const theta = tf.variable(tf.zeros([3]) as tf.Tensor1D);
-    const ref = unigramLogps(theta, counts);
-    const refArr = Array.from(ref.dataSync());
-    const opt = tf.train.adam(0.05);
-    const rc = raoObjective.parseConfig({ beta: 0.5, logZ0: 0 });
-    const dc = dpoObjective.parseConfig({ beta: 0.5 });
-    for (let s = 0; s < steps; s++) {
-      opt.minimize(() => {
-        const lp = unigramLogps(theta, counts);
-        if (which === 'rao') {
-          return raoObjective.loss(
-            {
-              kind: 'multi',
-              policyLogps: tf.reshape(lp, [1, 2]) as tf.Tensor2D,
-              refLogps: tf.reshape(ref, [1, 2]) as tf.Tensor2D,
-              lengths: m2([[4, 4]]),
-              scores: m2([rewards]),
-              mask: m2([[1, 1]]),
-              policyPromptLogps: vec([0]),
-              refPromptLogps: vec([0]),
-            },
-            rc,
-          ).loss;
-        }
-        const [w, l] = tf.split(lp, 2) as [tf.Tensor1D, tf.Tensor1D];
-        const x: PairwiseInputs = {
-          kind: 'pairwise',
-          policyChosenLogps: w,
-          policyRejectedLogps: l,
-          refChosenLogps: tf.slice(ref, [0], [1]),
-          refRejectedLogps: tf.slice(ref, [1], [1]),
-          chosenLengths: vec([4]),
-          rejectedLengths: vec([4]),
-        };
-        return dpoObjective.loss(x, dc).loss;
-      });
-    }
-    const lp = tf.tidy(() => Array.from(unigramLogps(theta, counts).dataSync()));
-    const chosen = lp[0]! - refArr[0]!;
-    const rejected = lp[1]! - refArr[1]!;
-    tf.dispose([theta, ref]);
-    opt.dispose();
-    // Mean absolute gap between β·ρ + β·logZ and the rewards.
-    const fit = (Math.abs(0.5 * chosen - rewards[0]!) + Math.abs(0.5 * rejected - rewards[1]!)) / 2;
-    return { chosen, rejected, fit };
-  };
-  return { rao: run('rao'), dpo: run('dpo') };
-}
-
 describe('toy policy: RAO fits the rewards and keeps the chosen log-prob above the reference', () => {
   it('RAO reaches its targets; DPO lets the chosen log-prob fall', () => {
-    const r = toyRaoVsDpo();
-    console.log(
-      `toy RAO vs DPO (400 Adam steps): RAO chosen Δlogp ${r.rao.chosen.toFixed(3)}, rejected ${r.rao.rejected.toFixed(3)}, |target − R| ${r.rao.fit.toFixed(4)}; DPO chosen Δlogp ${r.dpo.chosen.toFixed(3)}, rejected ${r.dpo.rejected.toFixed(3)}`,
+    // Chosen "x x x y" with reward 0.5, rejected "x x x z" with reward −1; β = 0.5, logZ0 = 0
+    // and an empty prompt (log-ratio 0) put the targets at ρ_w = +1 and ρ_l = −2.
+    const rc = raoObjective.parseConfig({ beta: 0.5, logZ0: 0 });
+    const dc = dpoObjective.parseConfig({ beta: 0.5 });
+    const rao = trainToyPair(
+      (lp, ref) =>
+        raoObjective.loss(
+          {
+            kind: 'multi',
+            policyLogps: tf.reshape(lp, [1, 2]) as tf.Tensor2D,
+            refLogps: tf.reshape(ref, [1, 2]) as tf.Tensor2D,
+            lengths: m2([[4, 4]]),
+            scores: m2([[0.5, -1]]),
+            mask: m2([[1, 1]]),
+            policyPromptLogps: vec([0]),
+            refPromptLogps: vec([0]),
+          },
+          rc,
+        ).loss,
     );
-    expect(r.rao.fit).toBeLessThan(0.02);
-    expect(r.rao.chosen).toBeGreaterThan(0.9);
-    expect(r.dpo.chosen).toBeLessThan(0);
+    const dpo = trainToyPair((lp, ref) => dpoObjective.loss(toyPairInputs(lp, ref), dc).loss);
+    const fit = (Math.abs(0.5 * rao.chosen - 0.5) + Math.abs(0.5 * rao.rejected + 1)) / 2;
+    console.log(
+      `toy RAO vs DPO (400 Adam steps): RAO chosen Δlogp ${rao.chosen.toFixed(3)}, rejected ${rao.rejected.toFixed(3)}, |target − R| ${fit.toFixed(4)}; DPO chosen Δlogp ${dpo.chosen.toFixed(3)}, rejected ${dpo.rejected.toFixed(3)}`,
+    );
+    expect(fit).toBeLessThan(0.02);
+    expect(rao.chosen).toBeGreaterThan(0.9);
+    expect(dpo.chosen).toBeLessThan(0);
   });
 });

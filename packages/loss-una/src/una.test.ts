@@ -1,10 +1,12 @@
-import type { PairwiseInputs, PointwiseInputs } from '@alignjs/core-logprob';
+import type { PointwiseInputs } from '@alignjs/core-logprob';
 import {
+  disposeInputs,
   expectClose,
   expectNoLeaks,
   logSigmoid64,
   mean64,
   numericGrad,
+  pairInputs,
   randomPairs,
   rng,
   sigmoid64,
@@ -16,8 +18,6 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { helpSteer2Score, normalizeScore, scoreStatistics } from './normalize.js';
 import { onlineUnaLoss, unaObjective } from './una.js';
-
-const dispose = (x: object) => tf.dispose(Object.values(x).filter((v) => v instanceof tf.Tensor));
 
 interface Rows {
   policy: number[];
@@ -111,7 +111,7 @@ describe('una pointwise modes', () => {
       const fd = numericGrad((p) => oracle({ ...rows, policy: p }, full), rows.policy, 1e-6);
       expectClose(g.dataSync(), fd, { atol: 1e-6, rtol: 1e-3 });
       tf.dispose([g, out.loss]);
-      dispose(x);
+      disposeInputs(x);
     });
   }
 
@@ -133,7 +133,7 @@ describe('una pointwise modes', () => {
       for (const v of [...out.loss.dataSync(), ...g.dataSync()])
         expect(Number.isFinite(v), JSON.stringify(raw)).toBe(true);
       tf.dispose([g, out.loss]);
-      dispose(x);
+      disposeInputs(x);
     }
   });
 });
@@ -142,15 +142,7 @@ describe('una pairwise', () => {
   it('equals DPO sigmoid on random inputs (to float32 rounding), gradients too', () => {
     for (const seed of [1, 2, 3]) {
       const n = randomPairs(16, seed);
-      const x: PairwiseInputs = {
-        kind: 'pairwise',
-        policyChosenLogps: vec(n.policyChosen),
-        policyRejectedLogps: vec(n.policyRejected),
-        refChosenLogps: vec(n.refChosen),
-        refRejectedLogps: vec(n.refRejected),
-        chosenLengths: vec(n.chosenLengths),
-        rejectedLengths: vec(n.rejectedLengths),
-      };
+      const x = pairInputs({ ...n, chosenScores: undefined, rejectedScores: undefined });
       const una = unaObjective.parseConfig({ feedback: 'pairwise', beta: 0.3 });
       const dpo = dpoObjective.parseConfig({ beta: 0.3 });
       const a = expectNoLeaks(() => unaObjective.loss(x, una));
@@ -167,7 +159,7 @@ describe('una pairwise', () => {
       )(x.policyChosenLogps);
       expectClose(gu.dataSync(), gd.dataSync(), { atol: 1e-8, rtol: 1e-6 });
       tf.dispose([a.loss, b.loss, gu, gd]);
-      dispose(x);
+      disposeInputs(x);
     }
   });
 });
@@ -221,7 +213,7 @@ describe('config and data errors', () => {
     expect(tf.memory().numTensors).toBe(before + 1);
     expect(() => onlineUnaLoss(x, bin)).toThrow(/feedback must be 'score'/);
     tf.dispose(bad);
-    dispose(x);
+    disposeInputs(x);
   });
 
   it('normalizers and the HelpSteer2 recipe', () => {

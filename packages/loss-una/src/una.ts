@@ -3,6 +3,7 @@ import {
   computeLoss,
   detach,
   logSigmoid,
+  meanWhere,
   type Objective,
   type PairwiseInputs,
   type PointwiseInputs,
@@ -265,8 +266,6 @@ export const unaObjective: Objective<UnaConfig> = Object.freeze<Objective<UnaCon
       // Binary rows: "chosen" = thumbs up, "rejected" = thumbs down (0 when absent).
       const up = detach(() => tf.mul(t.isBinary, t.targets));
       const down = detach(() => tf.mul(t.isBinary, tf.sub(1, t.targets)));
-      const meanWhere = (x: tf.Tensor, w: tf.Tensor) =>
-        tf.div(tf.sum(tf.mul(x, w)), tf.maximum(tf.sum(w), 1));
       const chosen = meanWhere(t.rewards, up);
       const rejected = meanWhere(t.rewards, down);
       return {

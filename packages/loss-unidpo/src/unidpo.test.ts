@@ -1,35 +1,21 @@
-import type { PairwiseInputs } from '@alignjs/core-logprob';
 import {
+  disposeInputs,
   expectClose,
   expectNoLeaks,
   logSigmoid64,
   mean64,
   numericGrad,
   type PairNumbers,
+  pairInputs,
   randomPairs,
   sigmoid64,
-  unigramLogps,
-  vec,
+  toyPairInputs,
+  trainToyPair,
 } from '@alignjs/core-logprob/testing';
 import { dpoObjective, ipoObjective } from '@alignjs/loss-dpo';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { type UniDpoConfig, unidpoObjective } from './unidpo.js';
-
-function inputs(n: PairNumbers): PairwiseInputs {
-  return {
-    kind: 'pairwise',
-    policyChosenLogps: vec(n.policyChosen),
-    policyRejectedLogps: vec(n.policyRejected),
-    refChosenLogps: vec(n.refChosen),
-    refRejectedLogps: vec(n.refRejected),
-    chosenLengths: vec(n.chosenLengths),
-    rejectedLengths: vec(n.rejectedLengths),
-    chosenScores: vec(n.chosenScores!),
-    rejectedScores: vec(n.rejectedScores!),
-  };
-}
-const dispose = (x: object) => tf.dispose(Object.values(x).filter((v) => v instanceof tf.Tensor));
 
 /** float64 Uni-DPO per example, from objectives.md. */
 function oracle(
@@ -76,7 +62,7 @@ describe('unidpo', () => {
     it(`equals the float64 formula and its metrics (${JSON.stringify(raw)})`, () => {
       const c = unidpoObjective.parseConfig(raw);
       const n = randomPairs(12, 5);
-      const x = inputs(n);
+      const x = pairInputs(n);
       const out = expectNoLeaks(() => unidpoObjective.loss(x, c));
       const o = n.policyChosen.map((_, i) => oracle(c, n, i));
       expectClose(out.loss.dataSync()[0]!, mean64(o.map((v) => v.loss)), {
@@ -91,7 +77,7 @@ describe('unidpo', () => {
         { atol: 1e-7 },
       );
       out.loss.dispose();
-      dispose(x);
+      disposeInputs(x);
     });
   }
 
@@ -108,7 +94,7 @@ describe('unidpo', () => {
               oracle(c, { ...n, policyChosen: v.slice(0, B), policyRejected: v.slice(B) }, i).loss,
           ),
       );
-    const x = inputs(n);
+    const x = pairInputs(n);
     const [gw, gl] = tf.grads(
       (w: tf.Tensor, l: tf.Tensor) =>
         unidpoObjective.loss(
@@ -125,14 +111,14 @@ describe('unidpo', () => {
       },
     );
     tf.dispose([gw!, gl!]);
-    dispose(x);
+    disposeInputs(x);
   });
 
   it('γ = 0, λ = 0, η → ∞ is length-normalized DPO (IPO-style means, sigmoid loss)', () => {
     const n = randomPairs(10, 21);
     // Distinct scores with S_w > S_l so σ(η·ΔS) → 1.
     n.chosenScores = n.chosenScores!.map((s, i) => Math.max(s, n.rejectedScores![i]!) + 0.5);
-    const x = inputs(n);
+    const x = pairInputs(n);
     const c = unidpoObjective.parseConfig({ gamma: 0, lambda: 0, eta: 1e6, beta: 0.8 });
     const uni = unidpoObjective.loss(x, c).loss.dataSync()[0]!;
     const lnDpo = mean64(
@@ -166,17 +152,17 @@ describe('unidpo', () => {
       means.refChosenLogps,
       means.refRejectedLogps,
     ]);
-    dispose(x);
+    disposeInputs(x);
   });
 
   it('`sign` and `indicator` differ exactly where the policy beats the reference on a good pair', () => {
     const n = randomPairs(16, 77);
     n.chosenScores = n.chosenScores!.map((_, i) => (i % 3 === 0 ? 1 : 4)); // some below τ_good
-    const x = inputs(n);
+    const x = pairInputs(n);
     const perRow = (mode: 'sign' | 'indicator') => {
       const c = unidpoObjective.parseConfig({ cnllMode: mode, lambda: 0.5 });
       return n.policyChosen.map((_, i) => {
-        const one = inputs({
+        const one = pairInputs({
           ...n,
           policyChosen: [n.policyChosen[i]!],
           policyRejected: [n.policyRejected[i]!],
@@ -190,7 +176,7 @@ describe('unidpo', () => {
         const v = unidpoObjective.loss(one, c).loss;
         const out = v.dataSync()[0]!;
         v.dispose();
-        dispose(one);
+        disposeInputs(one);
         return out;
       });
     };
@@ -208,11 +194,11 @@ describe('unidpo', () => {
       }
     });
     expect(differing).toBeGreaterThan(0);
-    dispose(x);
+    disposeInputs(x);
   });
 
   it('missing scores and bad config are clear errors', () => {
-    const x = inputs(randomPairs(2, 1));
+    const x = pairInputs(randomPairs(2, 1));
     const c = unidpoObjective.parseConfig({});
     expect(() => unidpoObjective.loss({ ...x, chosenScores: undefined }, c)).toThrow(
       /unidpo: input 'chosenScores' is required \(Uni-DPO weights pairs by data quality scores; a missing score is not zero\)/,
@@ -224,7 +210,7 @@ describe('unidpo', () => {
       /cnllMode' must be one of 'indicator', 'sign'/,
     );
     expect(() => unidpoObjective.parseConfig({ eta: 0 })).toThrow(/eta/);
-    dispose(x);
+    disposeInputs(x);
   });
 
   it('stays finite at the numerical contract extremes', () => {
@@ -240,7 +226,7 @@ describe('unidpo', () => {
         chosenScores: [5, 5],
         rejectedScores: [0, 0],
       };
-      const x = inputs(n);
+      const x = pairInputs(n);
       const [gw, gl] = tf.grads(
         (w: tf.Tensor, l: tf.Tensor) =>
           unidpoObjective.loss(
@@ -252,61 +238,26 @@ describe('unidpo', () => {
       for (const v of [...out.loss.dataSync(), ...gw!.dataSync(), ...gl!.dataSync()])
         expect(Number.isFinite(v)).toBe(true);
       tf.dispose([gw!, gl!, out.loss]);
-      dispose(x);
+      disposeInputs(x);
     }
   });
 });
 
-/** Toy policy (unigram over {x, y, z}), chosen "x x x y" vs rejected "x x x z", high-score pair. */
-export function toyChosenDrift(
-  lossName: 'dpo' | 'unidpo',
-  steps = 400,
-): { margin: number; chosenShift: number } {
-  const counts = [
-    [3, 1, 0],
-    [3, 0, 1],
-  ];
-  const theta = tf.variable(tf.zeros([3]) as tf.Tensor1D);
-  const ref = unigramLogps(theta, counts);
-  const refArr = Array.from(ref.dataSync());
-  const opt = tf.train.adam(0.05);
-  const dpoC = dpoObjective.parseConfig({ beta: 0.5 });
-  const uniC = unidpoObjective.parseConfig({ beta: 2, lambda: 1, gamma: 3, tauRef: 1 });
-  for (let step = 0; step < steps; step++) {
-    opt.minimize(() => {
-      const [w, l] = tf.split(unigramLogps(theta, counts), 2) as [tf.Tensor1D, tf.Tensor1D];
-      const x: PairwiseInputs = {
-        kind: 'pairwise',
-        policyChosenLogps: w,
-        policyRejectedLogps: l,
-        refChosenLogps: tf.slice(ref, [0], [1]),
-        refRejectedLogps: tf.slice(ref, [1], [1]),
-        chosenLengths: vec([4]),
-        rejectedLengths: vec([4]),
-        chosenScores: vec([4.5]),
-        rejectedScores: vec([2]),
-      };
-      return lossName === 'dpo'
-        ? dpoObjective.loss(x, dpoC).loss
-        : unidpoObjective.loss(x, uniC).loss;
-    });
-  }
-  const lp = tf.tidy(() => Array.from(unigramLogps(theta, counts).dataSync()));
-  tf.dispose([theta, ref]);
-  opt.dispose();
-  return { margin: lp[0]! - refArr[0]! - (lp[1]! - refArr[1]!), chosenShift: lp[0]! - refArr[0]! };
-}
-
 describe('toy policy: c-NLL holds the chosen log-prob where DPO lets it fall', () => {
   it('both raise the margin; DPO drops the chosen log-prob below the reference, Uni-DPO does not', () => {
-    const dpo = toyChosenDrift('dpo');
-    const uni = toyChosenDrift('unidpo');
+    const dpoC = dpoObjective.parseConfig({ beta: 0.5 });
+    const uniC = unidpoObjective.parseConfig({ beta: 2, lambda: 1, gamma: 3, tauRef: 1 });
+    // A high-score pair (S_w = 4.5 ≥ τ_good).
+    const dpo = trainToyPair((lp, ref) => dpoObjective.loss(toyPairInputs(lp, ref), dpoC).loss);
+    const uni = trainToyPair(
+      (lp, ref) => unidpoObjective.loss(toyPairInputs(lp, ref, [4.5, 2]), uniC).loss,
+    );
     console.log(
-      `toy unigram, 400 Adam steps: DPO margin ${dpo.margin.toFixed(3)} chosen Δlogp ${dpo.chosenShift.toFixed(3)}; Uni-DPO margin ${uni.margin.toFixed(3)} chosen Δlogp ${uni.chosenShift.toFixed(3)}`,
+      `toy unigram, 400 Adam steps: DPO margin ${dpo.margin.toFixed(3)} chosen Δlogp ${dpo.chosen.toFixed(3)}; Uni-DPO margin ${uni.margin.toFixed(3)} chosen Δlogp ${uni.chosen.toFixed(3)}`,
     );
     expect(dpo.margin).toBeGreaterThan(1);
     expect(uni.margin).toBeGreaterThan(1);
-    expect(dpo.chosenShift).toBeLessThan(-0.5);
-    expect(uni.chosenShift).toBeGreaterThan(-0.05);
+    expect(dpo.chosen).toBeLessThan(-0.5);
+    expect(uni.chosen).toBeGreaterThan(-0.05);
   });
 });

@@ -1,3 +1,4 @@
+import { mulberry32 } from '@alignjs/core-logprob';
 import * as tf from '@tensorflow/tfjs-core';
 import { type CausalLM, disposeCache, type KVCache } from './model.js';
 
@@ -31,17 +32,6 @@ export interface GenerateResult {
   texts?: string[];
   /** why each row ended */
   finish: ('stop_token' | 'stop_string' | 'length')[];
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Picks the next token from one row of logits (host side, float64). */

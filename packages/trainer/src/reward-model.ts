@@ -10,6 +10,7 @@ import {
   ConfigReader,
   initBackend,
   logSigmoid,
+  permutation,
   toTensors,
 } from '@alignjs/core-logprob';
 import {
@@ -31,7 +32,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { checkKind, loadDataset } from './data.js';
 import type { RewardFn } from './features.js';
 import { type Logger, makeLogger } from './log.js';
-import { AdamW, clipByGlobalNorm, permutation } from './optim.js';
+import { AdamW, clipByGlobalNorm } from './optim.js';
 import type { Row } from './tokenize.js';
 import { tokenizeDataset } from './tokenize.js';
 

@@ -7,6 +7,7 @@ import {
   initBackend,
   type Objective,
   type ObjectiveNeeds,
+  permutation,
   sequenceLogprobs,
   toTensors,
 } from '@alignjs/core-logprob';
@@ -29,7 +30,7 @@ import { checkKind, type Dataset, loadDataset } from './data.js';
 import { type BatchPlan, planBatch, type RewardFn, type RowLogps } from './features.js';
 import { type Logger, makeLogger } from './log.js';
 import { getObjective } from './objectives.js';
-import { AdamW, clipByGlobalNorm, learningRateAt, permutation } from './optim.js';
+import { AdamW, clipByGlobalNorm, learningRateAt } from './optim.js';
 import { type Chart, htmlTable, renderReport } from './report.js';
 import { rewardFnFromModel } from './reward-model.js';
 import { type Row, type TokenizedExample, tokenizeDataset } from './tokenize.js';
