@@ -44,6 +44,8 @@ export interface TrainConfig {
   rewardModule?: string;
   /** a reward model directory written by `alignjs train-rm` */
   rewardModel?: string;
+  /** online UNA: sample from the current policy each step, score, update (see README) */
+  online?: { samplesPerPrompt: number; maxNewTokens: number; temperature: number };
   /** on-disk reference log-prob cache (default: <output>/ref-logps.json) */
   refCache?: string;
 }
@@ -137,6 +139,15 @@ export function parseTrainConfig(raw: unknown, source = 'config'): TrainConfig {
     'refCache',
     'lora',
   );
+  if (obj.online !== undefined) {
+    cfg.online = r.nested('online', (o) => ({
+      samplesPerPrompt: o.number('samplesPerPrompt', 2, { min: 1, integer: true }),
+      maxNewTokens: o.number('maxNewTokens', 32, { min: 1, integer: true }),
+      temperature: o.number('temperature', 1, { gt: 0 }),
+    }));
+    if (!cfg.rewardModule && !cfg.rewardModel)
+      r.fail('online', 'needs a reward source: rewardModule or rewardModel');
+  }
   if (cfg.rewardModule && cfg.rewardModel)
     r.fail('rewardModel', 'and rewardModule are exclusive: give one source of rewards');
   r.done();

@@ -307,3 +307,41 @@ export function checkKind(
     );
   }
 }
+
+/**
+ * Prompts for online training: JSONL or a JSON array of records with a `prompt` (string or
+ * conversation); other fields are ignored, so any of the datasets above also works.
+ */
+export async function loadPrompts(path: string): Promise<{ line: number; prompt: Text }[]> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new Error(`${path}: cannot read the prompts (${(err as Error).message})`);
+  }
+  const raws: [unknown, number][] = [];
+  if (text.trimStart().startsWith('[')) {
+    try {
+      (JSON.parse(text) as unknown[]).forEach((r, i) => {
+        raws.push([r, i + 1]);
+      });
+    } catch (err) {
+      throw new DataError(path, 1, undefined, `malformed JSON array (${(err as Error).message})`);
+    }
+  } else {
+    text.split('\n').forEach((l, i) => {
+      if (l.trim() === '') return;
+      try {
+        raws.push([JSON.parse(l), i + 1]);
+      } catch (err) {
+        throw new DataError(path, i + 1, undefined, `malformed JSON (${(err as Error).message})`);
+      }
+    });
+  }
+  if (!raws.length) throw new DataError(path, 1, undefined, 'the file has no records');
+  return raws.map(([r, line]) => {
+    if (!r || typeof r !== 'object')
+      throw new DataError(path, line, undefined, 'a record must be a JSON object');
+    return { line, prompt: checkText((r as Record<string, unknown>).prompt, path, line, 'prompt') };
+  });
+}

@@ -15,6 +15,7 @@ import { cacheKey, RefLogpCache, writeFileAtomic } from '@alignjs/core-logprob/c
 import {
   addLora,
   type CausalLM,
+  generate,
   HfTokenizer,
   loadLora,
   loadModel,
@@ -26,7 +27,7 @@ import {
 } from '@alignjs/models';
 import * as tf from '@tensorflow/tfjs-core';
 import type { TrainConfig } from './config.js';
-import { checkKind, type Dataset, loadDataset } from './data.js';
+import { checkKind, type Dataset, loadDataset, loadPrompts } from './data.js';
 import { type BatchPlan, planBatch, type RewardFn, type RowLogps } from './features.js';
 import { type Logger, makeLogger } from './log.js';
 import { getObjective } from './objectives.js';
@@ -123,8 +124,33 @@ export class Trainer {
     this.objective = getObjective(c.objective.name);
     this.objectiveConfig = this.objective.parseConfig(c.objective.config);
     this.needs = this.objective.needs(this.objectiveConfig);
-    this.dataset = await loadDataset(resolve(c.train), c.scoreRange);
-    checkKind(this.dataset, this.objective.name, this.objective.feedbackFor(this.objectiveConfig));
+    if (c.online) {
+      const cfg = this.objectiveConfig as { feedback?: string };
+      if (this.objective.name !== 'una' || cfg.feedback !== 'score') {
+        throw new Error(
+          "online training runs UNA's score MSE: set objective {name: 'una', config: {feedback: 'score', …}}",
+        );
+      }
+      const prompts = await loadPrompts(resolve(c.train));
+      this.dataset = {
+        path: c.train,
+        kind: 'score',
+        examples: prompts.map((p) => ({
+          kind: 'score' as const,
+          line: p.line,
+          prompt: p.prompt,
+          completion: 'x',
+          score: 0,
+        })),
+      };
+    } else {
+      this.dataset = await loadDataset(resolve(c.train), c.scoreRange);
+      checkKind(
+        this.dataset,
+        this.objective.name,
+        this.objective.feedbackFor(this.objectiveConfig),
+      );
+    }
     if (!this.reward && c.rewardModule)
       this.reward = await loadRewardModule(resolve(c.rewardModule));
     if (!this.reward && c.rewardModel) {
@@ -170,7 +196,8 @@ export class Trainer {
       return out;
     };
     this.trainBatches = chunk(examples, c.seed);
-    this.evalBatches = evalExamples.length ? chunk(evalExamples, c.seed + 2) : [];
+    // Online runs have no fixed responses to evaluate on: their metric is the sampled reward.
+    this.evalBatches = evalExamples.length && !c.online ? chunk(evalExamples, c.seed + 2) : [];
     if (this.trainBatches.length === 0) throw new Error(`${c.train}: no training examples`);
     this.log.event({
       event: 'setup',
@@ -277,6 +304,61 @@ export class Trainer {
     }
   }
 
+  /**
+   * Online UNA (una.txt section 3.1.2): samples `samplesPerPrompt` responses per prompt from
+   * the current policy, scores them with the reward function or model, and returns them as
+   * score examples; their reference log-probs are computed now. Adds `online/reward_mean`.
+   */
+  private sampleOnline(
+    prompts: TokenizedExample[],
+    step: number,
+    metricSums: Record<string, number>,
+  ): TokenizedExample[] {
+    const o = this.config.online!;
+    const tok = this.tokenizer!;
+    const ids = prompts.flatMap((p) => Array.from({ length: o.samplesPerPrompt }, () => p.prompt));
+    const g = generate(this.policy!, ids, {
+      maxNewTokens: o.maxNewTokens,
+      temperature: o.temperature,
+      seed: this.config.seed + 7919 * (step + 1),
+      stopTokenIds: tok.eosTokenId !== undefined ? [tok.eosTokenId] : [],
+      decode: (x) => tok.decode(x),
+    });
+    const examples = ids.map((prompt, n) => {
+      const src = prompts[Math.floor(n / o.samplesPerPrompt)]!;
+      const response = g.ids[n]!.length ? g.ids[n]! : [tok.eosTokenId ?? 0];
+      const text = g.texts![n]!.trim();
+      return {
+        kind: 'score' as const,
+        line: src.line,
+        prompt,
+        responses: [response],
+        scores: [this.reward!(src.promptText, text)],
+        promptText: src.promptText,
+        responseTexts: [text],
+      };
+    });
+    metricSums['online/reward_mean'] =
+      (metricSums['online/reward_mean'] ?? 0) +
+      examples.reduce((s, e) => s + e.scores[0]!, 0) / examples.length;
+    this.ensureReference(examples.map((e) => ({ prompt: e.prompt, response: e.responses[0]! })));
+    return examples;
+  }
+
+  /** Reference log-probs of rows not yet known (online rows), computed now. */
+  private ensureReference(rows: Row[]): void {
+    const todo = rows.filter((r) => !this.refRows.has(cacheKey(this.refId, r)));
+    if (!todo.length) return;
+    const batch = toTensors(buildBatch(todo, { padTokenId: this.tokenizer!.padTokenId ?? 0 }));
+    const lp = sequenceLogprobs(this.reference!.call, batch, { noGrad: true });
+    const sums = lp.responseSum.dataSync();
+    const prompts = lp.promptSum.dataSync();
+    todo.forEach((r, k) => {
+      this.refRows.set(cacheKey(this.refId, r), { sum: sums[k]!, prompt: prompts[k]! });
+    });
+    tf.dispose([...Object.values(lp), ...Object.values(batch)]);
+  }
+
   /** Mean loss and metrics over the held-out batches (no gradients). */
   evaluate(): { loss: number; metrics: Record<string, number> } | undefined {
     if (!this.evalBatches.length) return undefined;
@@ -304,8 +386,8 @@ export class Trainer {
   async train(options: { resumeFrom?: string } = {}): Promise<TrainResult> {
     const started = performance.now();
     const info = await this.setup();
-    await this.precomputeReference();
     const c = this.config;
+    if (!c.online) await this.precomputeReference();
     const vars = this.policy!.trainableVariables();
     const opt = new AdamW(vars, {
       beta1: c.adamBeta1,
@@ -336,7 +418,8 @@ export class Trainer {
         const metricSums: Record<string, number> = {};
         let micro = 0;
         while (micro < c.gradientAccumulationSteps && state.batchInEpoch < nb) {
-          const batch = this.trainBatches[order[state.batchInEpoch]!]!;
+          const stored = this.trainBatches[order[state.batchInEpoch]!]!;
+          const batch = c.online ? this.sampleOnline(stored, state.step, metricSums) : stored;
           let metrics: Record<string, number> = {};
           const { value, grads: g } = tf.variableGrads(() => {
             const r = this.batchLoss(batch, true);
