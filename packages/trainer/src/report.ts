@@ -56,7 +56,7 @@ function lineChart(c: Chart): string {
         `<text x="${P.l - 4}" y="${sy(y) + 4}" text-anchor="end" font-size="10">${y.toPrecision(3)}</text>`,
     )
     .join('');
-  return `<svg width="${W}" height="${H}" xmlns="http://www.w3.org/2000/svg" font-family="sans-serif">
+  return `<svg width="${W}" height="${H}" xmlns="http://www.w3.org/2000/svg" font-family="sans-serif"><rect width="100%" height="100%" fill="#fff"/>
 <text x="${P.l}" y="14" font-size="12" font-weight="bold">${esc(c.title)}</text>
 <text x="${P.l}" y="${H - 6}" font-size="10">${legend}</text>
 <line x1="${P.l}" y1="${H - P.b}" x2="${W - P.r}" y2="${H - P.b}" stroke="#999"/><line x1="${P.l}" y1="${P.t}" x2="${P.l}" y2="${H - P.b}" stroke="#999"/>
@@ -79,7 +79,7 @@ function barChart(c: Chart): string {
 <text x="${50 + i * bw + bw / 2}" y="${(b.v >= 0 ? y - 3 : y + h + 11).toFixed(1)}" font-size="10" text-anchor="middle">${b.v.toPrecision(3)}</text>`;
     })
     .join('');
-  return `<svg width="${W}" height="${H}" xmlns="http://www.w3.org/2000/svg" font-family="sans-serif">
+  return `<svg width="${W}" height="${H}" xmlns="http://www.w3.org/2000/svg" font-family="sans-serif"><rect width="100%" height="100%" fill="#fff"/>
 <text x="50" y="14" font-size="12" font-weight="bold">${esc(c.title)}</text><line x1="46" y1="${zero}" x2="${W - 6}" y2="${zero}" stroke="#999"/>${rects}</svg>`;
 }
 
