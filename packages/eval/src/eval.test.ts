@@ -87,13 +87,17 @@ describe('AlpacaEval win rates', () => {
     );
     expect(f.delta).toEqual([-50, 20, 0, -120, 200, 0]);
     close(f.std, 106.66145820617055);
-    f.tanh.forEach((v, i) => close(v, [-0.437207, 0.185342, 0, -0.80932, 0.954053, 0][i]!, 1e-6));
+    f.tanh.forEach((v, i) => {
+      close(v, [-0.437207, 0.185342, 0, -0.80932, 0.954053, 0][i]!, 1e-6);
+    });
     expect(lengthFeatures(['é☕'], ['ab']).delta).toEqual([0]);
     const lc = lengthControlledReadOff(
       { model: -0.5280788018374943, instructionDifficulty: 0.9437877797808294 },
       [-1, 0, 1],
     );
-    lc.q.forEach((v, i) => close(v, [0.186659, 0.370965, 0.602456][i]!, 1e-6));
+    lc.q.forEach((v, i) => {
+      close(v, [0.186659, 0.370965, 0.602456][i]!, 1e-6);
+    });
     close(lc.length_controlled_winrate, 38.669338276265314, 1e-9);
     close(lc.lc_standard_error, 12.028757860535785, 1e-9);
     expect(
