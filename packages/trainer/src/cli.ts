@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { parseTrainConfig, type TrainConfig } from './config.js';
 import { runDemo } from './demo.js';
+import { makeLogger } from './log.js';
 import { textTable } from './report.js';
 import { parseRewardTrainConfig, trainRewardModel } from './reward-model.js';
 import { summaryRows, Trainer } from './trainer.js';
@@ -19,6 +20,9 @@ Usage:
   alignjs train --config run.yaml [--resume DIR]       train (YAML or JSON config; see the trainer README)
   alignjs precompute-ref --config run.yaml             compute and cache reference log-probs only
   alignjs train-rm --config rm.yaml                    train a Bradley–Terry reward model on pairwise data
+  alignjs generate --model DIR --instructions FILE --output model_outputs.json [--max-tokens N] [--temperature T] [--seed S]
+  alignjs judge --model-outputs FILE --reference-outputs FILE --base-url URL --judge-model NAME --output DIR [--concurrency N] [--budget N]
+  alignjs serve --model DIR [--port 8000] [--host 127.0.0.1]    OpenAI-compatible server (--model builtin:tiny for the built-in model)
   alignjs --help
 `;
 
@@ -66,6 +70,98 @@ export async function main(argv: string[]): Promise<number> {
       quick: args.includes('--quick'),
       steps: steps ? Number(steps) : undefined,
     });
+    return 0;
+  }
+  if (cmd === 'generate' || cmd === 'serve') {
+    const { HfTokenizer, loadModel, tinyModelDir } = await import('@alignjs/models');
+    const { initBackend } = await import('@alignjs/core-logprob');
+    await initBackend();
+    const dir = arg(args, '--model') ?? 'builtin:tiny';
+    const modelDir = dir === 'builtin:tiny' ? tinyModelDir() : dir;
+    const model = await loadModel(modelDir);
+    const tok = await HfTokenizer.fromDir(modelDir);
+    const ev = await import('@alignjs/eval');
+    if (cmd === 'serve') {
+      const s = await ev.serve({
+        model,
+        tokenizer: tok,
+        modelId:
+          dir === 'builtin:tiny' ? 'tiny' : (dir.split('/').filter(Boolean).pop() ?? 'model'),
+        port: Number(arg(args, '--port') ?? 8000),
+        host: arg(args, '--host') ?? '127.0.0.1',
+      });
+      process.stderr.write(`serving ${modelDir} at ${s.url}/v1 (Ctrl-C to stop)\n`);
+      await new Promise<void>((resolve) => {
+        const stop = () => void s.close().then(resolve);
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+      model.dispose();
+      return 0;
+    }
+    const instructions = await ev.readInstructions(arg(args, '--instructions') ?? '');
+    const output = arg(args, '--output') ?? 'model_outputs.json';
+    const log = makeLogger(undefined);
+    const outs = ev.generateOutputs(model, tok, instructions, {
+      generator:
+        arg(args, '--generator') ??
+        (dir === 'builtin:tiny' ? 'tiny' : (dir.split('/').filter(Boolean).pop() ?? 'model')),
+      maxNewTokens: Number(arg(args, '--max-tokens') ?? 256),
+      temperature: Number(arg(args, '--temperature') ?? 0),
+      seed: Number(arg(args, '--seed') ?? 0),
+      onProgress: (d, t) => log.progress('generate', d, t),
+    });
+    log.done();
+    await ev.writeModelOutputs(output, outs);
+    process.stderr.write(`wrote ${outs.length} outputs to ${output}\n`);
+    model.dispose();
+    return 0;
+  }
+  if (cmd === 'judge') {
+    const ev = await import('@alignjs/eval');
+    const need = (name: string) => {
+      const v = arg(args, name);
+      if (!v) throw new Error(`judge needs ${name}`);
+      return v;
+    };
+    const model = await ev.readModelOutputs(need('--model-outputs'));
+    const reference = await ev.readModelOutputs(need('--reference-outputs'));
+    const out = need('--output');
+    const aligned = ev.alignOutputs(model, reference);
+    const judge = new ev.JudgeClient({
+      baseUrl: need('--base-url'),
+      model: need('--judge-model'),
+      concurrency: Number(arg(args, '--concurrency') ?? 4),
+      requestBudget: arg(args, '--budget') ? Number(arg(args, '--budget')) : undefined,
+    });
+    const cache = await ev.AnnotationCache.open(join(out, 'judge-cache.json'));
+    const generator = model[0]?.generator ?? 'model';
+    const run = await ev.annotatePairwise(
+      { ...aligned, generator, referenceGenerator: reference[0]?.generator ?? 'reference' },
+      judge,
+      cache,
+    );
+    await ev.writeAnnotations(join(out, 'annotations.json'), run.annotations);
+    const wr = ev.winRate(run.annotations.map((a) => a.preference));
+    const avg = Math.round(
+      aligned.outputs.reduce((s, o) => s + [...o].length, 0) / Math.max(1, aligned.outputs.length),
+    );
+    await ev.writeLeaderboard(join(out, 'leaderboard.csv'), [
+      { name: generator, ...wr, avg_length: avg },
+    ]);
+    process.stderr.write(
+      `${textTable(
+        ['metric', 'value'],
+        [
+          ['win rate', wr.win_rate],
+          ['standard error', wr.standard_error],
+          ['wins / losses / draws', `${wr.n_wins} / ${wr.n_wins_base} / ${wr.n_draws}`],
+          ['unparsed judge answers', run.unparsed],
+          ['requests', run.requests],
+          ['cache hits', run.cacheHits],
+        ],
+      )}\nannotations and leaderboard.csv in ${out}\n`,
+    );
     return 0;
   }
   if (cmd === 'train-rm') {

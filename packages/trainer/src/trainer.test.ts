@@ -334,3 +334,81 @@ export function reward(prompt, response) {
     ).toThrow(/'online' needs a reward source/);
   });
 });
+
+describe('generate and judge through the CLI', () => {
+  it('writes model_outputs.json, judges it against a reference on a loopback judge, and writes the leaderboard', async () => {
+    const { createServer } = await import('node:http');
+    const dir = await out();
+    await writeFile(
+      join(dir, 'instructions.json'),
+      JSON.stringify([
+        { instruction: 'Tell me about the cat.' },
+        { instruction: 'Describe the dog.' },
+      ]),
+    );
+    expect(
+      await main([
+        'generate',
+        '--model',
+        'builtin:tiny',
+        '--instructions',
+        join(dir, 'instructions.json'),
+        '--output',
+        join(dir, 'model_outputs.json'),
+        '--max-tokens',
+        '12',
+      ]),
+    ).toBe(0);
+    const outputs = JSON.parse(await readFile(join(dir, 'model_outputs.json'), 'utf8'));
+    expect(outputs.map((o: { instruction: string }) => o.instruction)).toEqual([
+      'Tell me about the cat.',
+      'Describe the dog.',
+    ]);
+    await writeFile(
+      join(dir, 'reference.json'),
+      JSON.stringify(
+        outputs.map((o: { instruction: string }) => ({
+          instruction: o.instruction,
+          output: 'No idea.',
+          generator: 'ref',
+        })),
+      ),
+    );
+    // A judge that always prefers answer M.
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ choices: [{ message: { role: 'assistant', content: 'M' } }] }));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const args = [
+        'judge',
+        '--model-outputs',
+        join(dir, 'model_outputs.json'),
+        '--reference-outputs',
+        join(dir, 'reference.json'),
+        '--base-url',
+        `http://127.0.0.1:${port}/v1`,
+        '--judge-model',
+        'm',
+        '--output',
+        dir,
+      ];
+      expect(await main(args)).toBe(0);
+      const annotations = JSON.parse(await readFile(join(dir, 'annotations.json'), 'utf8'));
+      expect(annotations).toHaveLength(2);
+      // "M" is the second answer shown: the model when not switched, the reference when switched.
+      for (const a of annotations) expect(a.preference).toBe(a.switched ? 1 : 2);
+      const csv = await readFile(join(dir, 'leaderboard.csv'), 'utf8');
+      expect(csv.split('\n')[0]).toBe(
+        ',win_rate,standard_error,n_wins,n_wins_base,n_draws,n_total,avg_length,length_controlled_winrate,lc_standard_error',
+      );
+    } finally {
+      server.close();
+    }
+  });
+});
