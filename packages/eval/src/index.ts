@@ -1,5 +1,6 @@
 export * from './alpaca.js';
 export * from './annotate.js';
+export * from './external.js';
 export * from './files.js';
 export * from './generate-outputs.js';
 export * from './harness.js';

@@ -5,6 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '@alignjs/core-logprob/cache';
 import { parse as parseYaml } from 'yaml';
 import { parseTrainConfig, type TrainConfig } from './config.js';
 import { runDemo } from './demo.js';
@@ -23,6 +24,8 @@ Usage:
   alignjs generate --model DIR --instructions FILE --output model_outputs.json [--max-tokens N] [--temperature T] [--seed S]
   alignjs judge --model-outputs FILE --reference-outputs FILE --base-url URL --judge-model NAME --output DIR [--concurrency N] [--budget N]
   alignjs serve --model DIR [--port 8000] [--host 127.0.0.1]    OpenAI-compatible server (--model builtin:tiny for the built-in model)
+  alignjs harness --model DIR --task NAME --docs FILE.jsonl [--fewshot K] [--limit N] --output results.json
+  alignjs harness --external lm_eval --model DIR --task NAME --output DIR      run lm-evaluation-harness against our server
   alignjs --help
 `;
 
@@ -116,6 +119,85 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`wrote ${outs.length} outputs to ${output}\n`);
     model.dispose();
     return 0;
+  }
+  if (cmd === 'harness') {
+    const ev = await import('@alignjs/eval');
+    const { HfTokenizer, loadModel, tinyModelDir } = await import('@alignjs/models');
+    const { initBackend } = await import('@alignjs/core-logprob');
+    const external = arg(args, '--external');
+    if (external && external !== 'lm_eval' && external !== 'alpaca_eval')
+      throw new Error(`--external must be lm_eval or alpaca_eval, got '${external}'`);
+    if (external) ev.requireTool(external as 'lm_eval' | 'alpaca_eval');
+    await initBackend();
+    const dir = arg(args, '--model') ?? 'builtin:tiny';
+    const modelDir = dir === 'builtin:tiny' ? tinyModelDir() : dir;
+    const model = await loadModel(modelDir);
+    const tok = await HfTokenizer.fromDir(modelDir);
+    const task = arg(args, '--task');
+    const output = arg(args, '--output') ?? 'results.json';
+    try {
+      if (external === 'lm_eval') {
+        if (!task) throw new Error('harness needs --task');
+        const s = await ev.serve({ model, tokenizer: tok, modelId: 'alignjs', port: 0 });
+        try {
+          await ev.runCommand(
+            ev.lmEvalCommand({
+              serverUrl: s.url,
+              modelId: 'alignjs',
+              tasks: task.split(','),
+              outputPath: output,
+              tokenizer: modelDir,
+            }),
+          );
+        } finally {
+          await s.close();
+        }
+        const results = await ev.readLmEvalResults(output);
+        process.stderr.write(`${JSON.stringify(results.results, null, 2)}\n`);
+        return 0;
+      }
+      if (external === 'alpaca_eval') {
+        const outs = arg(args, '--model-outputs');
+        if (!outs)
+          throw new Error(
+            'harness --external alpaca_eval needs --model-outputs FILE (write it with alignjs generate)',
+          );
+        await ev.runCommand(
+          ev.alpacaEvalCommand({
+            modelOutputs: outs,
+            referenceOutputs: arg(args, '--reference-outputs'),
+            outputPath: output,
+          }),
+        );
+        return 0;
+      }
+      const docs = arg(args, '--docs');
+      if (!task || !docs) throw new Error('harness needs --task NAME and --docs FILE.jsonl');
+      const fewshot = arg(args, '--fewshot');
+      const limit = arg(args, '--limit');
+      const r = await ev.runHarness({
+        model,
+        tokenizer: tok,
+        task: task as never,
+        docs,
+        fewshot: fewshot ? Number(fewshot) : 0,
+        limit: limit ? Number(limit) : undefined,
+        modelName: modelDir,
+      });
+      await writeFileAtomic(output, `${JSON.stringify(r.json, null, 2)}\n`);
+      const res = (r.json.results as Record<string, Record<string, unknown>>)[task]!;
+      process.stderr.write(
+        `${textTable(
+          ['metric', 'value'],
+          Object.entries(res)
+            .filter(([k]) => k !== 'alias')
+            .map(([k, v]) => [k, typeof v === 'number' ? v : String(v)]),
+        )}\nresults in ${output}\n`,
+      );
+      return 0;
+    } finally {
+      model.dispose();
+    }
   }
   if (cmd === 'judge') {
     const ev = await import('@alignjs/eval');

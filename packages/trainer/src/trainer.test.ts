@@ -412,3 +412,36 @@ describe('generate and judge through the CLI', () => {
     }
   });
 });
+
+describe('harness through the CLI', () => {
+  it('writes lm-eval-layout results for a local task file; a missing external harness is a clear error', async () => {
+    const dir = await out();
+    const docs = join(import.meta.dirname, '..', '..', 'eval', 'fixtures', 'tasks', 'arc.jsonl');
+    expect(
+      await main([
+        'harness',
+        '--model',
+        'builtin:tiny',
+        '--task',
+        'arc_easy',
+        '--docs',
+        docs,
+        '--output',
+        join(dir, 'results.json'),
+      ]),
+    ).toBe(0);
+    const r = JSON.parse(await readFile(join(dir, 'results.json'), 'utf8'));
+    expect(Object.keys(r.results.arc_easy)).toEqual(
+      expect.arrayContaining(['alias', 'acc,none', 'acc_stderr,none', 'acc_norm,none']),
+    );
+    expect(r['n-samples'].arc_easy).toEqual({ original: 3, effective: 3 });
+    const { isInstalled } = await import('@alignjs/eval');
+    if (!isInstalled('lm_eval'))
+      await expect(
+        main(['harness', '--external', 'lm_eval', '--task', 'arc_easy', '--output', dir]),
+      ).rejects.toThrow(/lm_eval is not installed/);
+    await expect(main(['harness', '--external', 'nope'])).rejects.toThrow(
+      /--external must be lm_eval or alpaca_eval/,
+    );
+  });
+});
