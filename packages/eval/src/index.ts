@@ -1,5 +1,6 @@
 export * from './alpaca.js';
 export * from './annotate.js';
+export * from './eval-report.js';
 export * from './external.js';
 export * from './files.js';
 export * from './generate-outputs.js';
@@ -7,6 +8,8 @@ export * from './harness.js';
 export * from './harness-run.js';
 export * from './judge.js';
 export * from './judges.js';
+export * from './modes.js';
+export * from './report.js';
 export * from './serve.js';
 export * from './stats.js';
 export * from './switch.js';

@@ -6,11 +6,11 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '@alignjs/core-logprob/cache';
+import { textTable } from '@alignjs/eval';
 import { parse as parseYaml } from 'yaml';
 import { parseTrainConfig, type TrainConfig } from './config.js';
 import { runDemo } from './demo.js';
 import { makeLogger } from './log.js';
-import { textTable } from './report.js';
 import { parseRewardTrainConfig, trainRewardModel } from './reward-model.js';
 import { summaryRows, Trainer } from './trainer.js';
 

@@ -9,6 +9,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildBatch, initBackend, sequenceLogprobs, toTensors } from '@alignjs/core-logprob';
 import { writeFileAtomic } from '@alignjs/core-logprob/cache';
+import { type Chart, htmlTable, renderReport, textTable } from '@alignjs/eval';
 import {
   type CausalLM,
   generate,
@@ -21,7 +22,6 @@ import * as tf from '@tensorflow/tfjs-core';
 import { parseTrainConfig } from './config.js';
 import type { RewardFn } from './features.js';
 import { makeLogger } from './log.js';
-import { type Chart, htmlTable, renderReport, textTable } from './report.js';
 import { Trainer, type TrainResult } from './trainer.js';
 
 export const DEMO_SCORE_RANGE: [number, number] = [-3, 3.5];

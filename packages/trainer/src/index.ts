@@ -5,7 +5,6 @@ export * from './features.js';
 export * from './log.js';
 export * from './objectives.js';
 export * from './optim.js';
-export * from './report.js';
 export * from './reward-model.js';
 export * from './tokenize.js';
 export * from './trainer.js';

@@ -13,6 +13,7 @@ import {
   permutation,
   toTensors,
 } from '@alignjs/core-logprob';
+import { type PreferenceFn, scoreJudge } from '@alignjs/eval';
 import {
   CausalLM,
   HfTokenizer,
@@ -303,4 +304,15 @@ export async function trainRewardModel(
   opt.dispose();
   rm.dispose();
   return { steps: total, history, evalAccuracy, outputDir };
+}
+
+/**
+ * A local judge from a saved reward model, for `@alignjs/eval`'s `annotateLocal`: the
+ * answer with the higher reward wins (AlpacaEval preference 2 = model, 1 = reference).
+ */
+export async function rewardModelJudge(
+  dir: string,
+): Promise<{ prefer: PreferenceFn; dispose: () => void }> {
+  const { reward, dispose } = await rewardFnFromModel(dir);
+  return { prefer: scoreJudge(reward), dispose };
 }

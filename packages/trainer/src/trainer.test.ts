@@ -275,6 +275,22 @@ describe('reward models', () => {
     const rm = await rewardFnFromModel(final);
     expect(Number.isFinite(rm.reward('Tell me about the cat.', 'The cat is happy.'))).toBe(true);
     rm.dispose();
+    // The same reward model as a local judge (no server).
+    const { rewardModelJudge } = await import('./reward-model.js');
+    const { annotateLocal } = await import('@alignjs/eval');
+    const j = await rewardModelJudge(final);
+    const ann = await annotateLocal(
+      {
+        instructions: ['Tell me about the cat.'],
+        outputs: ['The cat is happy.'],
+        references: ['The cat is sad.'],
+        generator: 'm',
+        referenceGenerator: 'r',
+      },
+      j.prefer,
+    );
+    expect([1, 1.5, 2]).toContain(ann.annotations[0]!.preference);
+    j.dispose();
     const run = await out();
     const cfg = parseTrainConfig({
       train: data.score,

@@ -12,6 +12,7 @@ import {
   toTensors,
 } from '@alignjs/core-logprob';
 import { cacheKey, RefLogpCache, writeFileAtomic } from '@alignjs/core-logprob/cache';
+import { type Chart, htmlTable, renderReport } from '@alignjs/eval';
 import {
   addLora,
   type CausalLM,
@@ -32,7 +33,6 @@ import { type BatchPlan, planBatch, type RewardFn, type RowLogps } from './featu
 import { type Logger, makeLogger } from './log.js';
 import { getObjective } from './objectives.js';
 import { AdamW, clipByGlobalNorm, learningRateAt } from './optim.js';
-import { type Chart, htmlTable, renderReport } from './report.js';
 import { rewardFnFromModel } from './reward-model.js';
 import { type Row, type TokenizedExample, tokenizeDataset } from './tokenize.js';
 
