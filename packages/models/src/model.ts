@@ -8,6 +8,7 @@ import {
   geluNew,
   layerNorm,
   linear,
+  matMulFast,
   positionsFromMask,
   rmsNorm,
   ropeTables,
@@ -120,7 +121,7 @@ export class CausalLM {
     const ad = this.lora.get(module);
     if (!ad) return y;
     const xin = training && ad.dropout > 0 ? tf.dropout(x, ad.dropout) : x;
-    const low = tf.matMul(tf.matMul(xin, ad.a, false, true), ad.b, false, true);
+    const low = matMulFast(matMulFast(xin, ad.a as tf.Tensor as tf.Tensor2D, false, true), ad.b as tf.Tensor as tf.Tensor2D, false, true);
     return tf.add(y, tf.mul(low, ad.scale)) as tf.Tensor2D;
   }
 
@@ -189,7 +190,7 @@ export class CausalLM {
         tf.keep(l.v);
       }
       if (options.hiddenOnly) return tf.reshape(h, [B, T, this.config.hiddenSize]) as tf.Tensor3D;
-      return tf.reshape(tf.matMul(h, this.head(), false, true), [
+      return tf.reshape(matMulFast(h, this.head(), false, true), [
         B,
         T,
         this.config.vocabSize,
@@ -227,7 +228,7 @@ export class CausalLM {
     const rep = c.numHeads / c.numKvHeads;
     const S = kk.shape[2];
     const qg = rep === 1 ? q : tf.reshape(q, [B, c.numKvHeads, rep * T, c.headDim]);
-    let scores = tf.div(tf.matMul(qg, kk, false, true), Math.sqrt(c.headDim));
+    let scores = tf.div(matMulFast(qg, kk, false, true), Math.sqrt(c.headDim));
     scores =
       rep === 1
         ? tf.add(scores, bias)
@@ -238,7 +239,7 @@ export class CausalLM {
             ),
             [B, c.numKvHeads, rep * T, S],
           );
-    const o = tf.reshape(tf.matMul(tf.softmax(scores), vv), [B, c.numHeads, T, c.headDim]);
+    const o = tf.reshape(matMulFast(tf.softmax(scores), vv), [B, c.numHeads, T, c.headDim]);
     return tf.reshape(tf.transpose(o, [0, 2, 1, 3]), [
       B * T,
       c.numHeads * c.headDim,
