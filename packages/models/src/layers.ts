@@ -182,7 +182,12 @@ function swapLast(t: tf.Tensor): tf.Tensor {
  * operand. The custom gradient keeps every backward matmul on the fast path too. Other
  * backends get plain `tf.matMul`.
  */
-export function matMulFast<T extends tf.Tensor>(a: T, b: T, transposeA = false, transposeB = false): T {
+export function matMulFast<T extends tf.Tensor>(
+  a: T,
+  b: T,
+  transposeA = false,
+  transposeB = false,
+): T {
   if (tf.getBackend() !== 'wasm') return tf.matMul(a, b, transposeA, transposeB) as T;
   const f = tf.customGrad(((x: tf.Tensor, y: tf.Tensor, save: tf.GradSaveFunc) => {
     const xa = transposeA ? swapLast(x) : x;
@@ -196,8 +201,16 @@ export function matMulFast<T extends tf.Tensor>(a: T, b: T, transposeA = false, 
         let da = tf.matMul(d, swapLast(sb));
         let db = tf.matMul(swapLast(sa), d);
         // Broadcast batch dimensions (a rank-2 operand against rank-4) reduce back to its shape.
-        if (da.rank > sa.rank) da = tf.sum(da, Array.from({ length: da.rank - sa.rank }, (_, i) => i));
-        if (db.rank > sb.rank) db = tf.sum(db, Array.from({ length: db.rank - sb.rank }, (_, i) => i));
+        if (da.rank > sa.rank)
+          da = tf.sum(
+            da,
+            Array.from({ length: da.rank - sa.rank }, (_, i) => i),
+          );
+        if (db.rank > sb.rank)
+          db = tf.sum(
+            db,
+            Array.from({ length: db.rank - sb.rank }, (_, i) => i),
+          );
         return [transposeA ? swapLast(da) : da, transposeB ? swapLast(db) : db];
       },
     };

@@ -121,7 +121,12 @@ export class CausalLM {
     const ad = this.lora.get(module);
     if (!ad) return y;
     const xin = training && ad.dropout > 0 ? tf.dropout(x, ad.dropout) : x;
-    const low = matMulFast(matMulFast(xin, ad.a as tf.Tensor as tf.Tensor2D, false, true), ad.b as tf.Tensor as tf.Tensor2D, false, true);
+    const low = matMulFast(
+      matMulFast(xin, ad.a as tf.Tensor as tf.Tensor2D, false, true),
+      ad.b as tf.Tensor as tf.Tensor2D,
+      false,
+      true,
+    );
     return tf.add(y, tf.mul(low, ad.scale)) as tf.Tensor2D;
   }
 
