@@ -58,6 +58,16 @@ export function readMetrics(entries: Record<string, tf.Tensor | number>): Record
   return out;
 }
 
+/** TRL's pairwise metric names, in the order TRL logs them. */
+export const PAIRWISE_METRIC_NAMES = [
+  'rewards/chosen',
+  'rewards/rejected',
+  'rewards/margins',
+  'rewards/accuracies',
+  'logps/chosen',
+  'logps/rejected',
+] as const;
+
 /**
  * TRL's pairwise metrics from implicit rewards `[B]`: `rewards/chosen`, `rewards/rejected`,
  * `rewards/margins`, `rewards/accuracies` (fraction with chosen > rejected), and

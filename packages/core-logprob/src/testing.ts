@@ -4,7 +4,7 @@
  * code they check, plus leak checks. Not for production use.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { PairwiseInputs } from './objective.js';
+import type { Objective, PairwiseInputs } from './objective.js';
 import { mulberry32 } from './random.js';
 
 /** float64 `log σ(z)` without overflow. */
@@ -229,4 +229,31 @@ export function toyPairInputs(
     rejectedLengths: vec([4]),
     ...(scores ? { chosenScores: vec([scores[0]]), rejectedScores: vec([scores[1]]) } : {}),
   };
+}
+
+/**
+ * Asserts an objective's loss and its gradients with respect to both policy inputs are
+ * finite on pairwise `inputs` (the numerical contract's extremes). Disposes what it makes.
+ */
+export function expectFinitePairwise<C>(
+  objective: Objective<C>,
+  inputs: PairwiseInputs,
+  config: Readonly<C>,
+  label = objective.name,
+): void {
+  const [gw, gl] = tf.grads(
+    (w: tf.Tensor, l: tf.Tensor) =>
+      objective.loss(
+        { ...inputs, policyChosenLogps: w as tf.Tensor1D, policyRejectedLogps: l as tf.Tensor1D },
+        config,
+      ).loss,
+  )([inputs.policyChosenLogps, inputs.policyRejectedLogps]);
+  const out = objective.loss(inputs, config);
+  const values = [...out.loss.dataSync(), ...gw!.dataSync(), ...gl!.dataSync()];
+  tf.dispose([gw!, gl!, out.loss]);
+  const bad = values.findIndex((v) => !Number.isFinite(v));
+  if (bad >= 0)
+    throw new Error(
+      `${label}: non-finite loss or gradient (${values[bad]}) at the numerical contract's extremes`,
+    );
 }

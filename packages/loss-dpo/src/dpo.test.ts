@@ -2,6 +2,7 @@ import type { PointwiseInputs } from '@alignjs/core-logprob';
 import {
   disposeInputs,
   expectClose,
+  expectFinitePairwise,
   expectNoLeaks,
   logSigmoid64,
   mean64,
@@ -128,21 +129,7 @@ describe.each(pairwiseNames)('%s', (name) => {
           rejectedLengths: [3, 1],
         };
         const inputs = pairInputs(n);
-        const [gw, gl] = tf.grads(
-          (w: tf.Tensor, l: tf.Tensor) =>
-            objective.loss(
-              {
-                ...inputs,
-                policyChosenLogps: w as tf.Tensor1D,
-                policyRejectedLogps: l as tf.Tensor1D,
-              },
-              c,
-            ).loss,
-        )([inputs.policyChosenLogps, inputs.policyRejectedLogps]);
-        const out = objective.loss(inputs, c);
-        for (const v of [...out.loss.dataSync(), ...gw!.dataSync(), ...gl!.dataSync()])
-          expect(Number.isFinite(v)).toBe(true);
-        tf.dispose([gw!, gl!, out.loss]);
+        expectFinitePairwise(objective, inputs, c);
         disposeInputs(inputs);
       }
     }

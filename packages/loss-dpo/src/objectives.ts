@@ -5,6 +5,7 @@ import {
   meanWhere,
   type Objective,
   type ObjectiveNeeds,
+  PAIRWISE_METRIC_NAMES,
   type PairwiseInputs,
   pairwiseMetricTensors,
   parseWith,
@@ -23,14 +24,7 @@ import {
   simpoLosses,
 } from './pairwise.js';
 
-export const PAIRWISE_METRICS = [
-  'rewards/chosen',
-  'rewards/rejected',
-  'rewards/margins',
-  'rewards/accuracies',
-  'logps/chosen',
-  'logps/rejected',
-] as const;
+export const PAIRWISE_METRICS = [...PAIRWISE_METRIC_NAMES] as const;
 
 const NEEDS: ObjectiveNeeds = {
   inputs: 'pairwise',

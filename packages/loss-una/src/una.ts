@@ -5,6 +5,7 @@ import {
   logSigmoid,
   meanWhere,
   type Objective,
+  PAIRWISE_METRIC_NAMES,
   type PairwiseInputs,
   type PointwiseInputs,
   pairwiseMetricTensors,
@@ -213,12 +214,7 @@ export function unaPointwiseTerms(p: PointwiseInputs, c: Readonly<UnaConfig>): U
 }
 
 export const UNA_METRICS = [
-  'rewards/chosen',
-  'rewards/rejected',
-  'rewards/margins',
-  'rewards/accuracies',
-  'logps/chosen',
-  'logps/rejected',
+  ...PAIRWISE_METRIC_NAMES,
   'una/implicit_mean',
   'una/target_mean',
   'una/abs_gap',

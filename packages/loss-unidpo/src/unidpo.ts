@@ -5,6 +5,7 @@ import {
   logSigmoid,
   meanLogps,
   type Objective,
+  PAIRWISE_METRIC_NAMES,
   type PairwiseInputs,
   pairwiseMetricTensors,
   parseWith,
@@ -133,12 +134,7 @@ export function unidpoTerms(
 }
 
 export const UNIDPO_METRICS = [
-  'rewards/chosen',
-  'rewards/rejected',
-  'rewards/margins',
-  'rewards/accuracies',
-  'logps/chosen',
-  'logps/rejected',
+  ...PAIRWISE_METRIC_NAMES,
   'unidpo/w_qual',
   'unidpo/w_perf',
   'unidpo/cnll_active',
