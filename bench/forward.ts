@@ -9,7 +9,7 @@
 import { buildBatch, initBackend, sequenceLogprobs, toTensors } from '@alignjs/core-logprob';
 import { CausalLM, loadModel, parseModelConfig, tinyModelDir } from '@alignjs/models';
 import * as tf from '@tensorflow/tfjs-core';
-import { median, recordResult, table } from './util.js';
+import { median, recordResult, table, writeSection } from './util.js';
 
 const quick = process.argv.includes('--quick');
 const REPEATS = quick ? 1 : 3;
@@ -89,6 +89,10 @@ async function main(): Promise<void> {
   console.log(`bench/forward — backend ${info.backend}, median of ${REPEATS}`);
   console.log(table(['model', 'batch×seq', 'forward tok/s', 'fwd+bwd tok/s'], rows));
   await recordResult('forward', { backend: info.backend, quick, results });
+  await writeSection(
+    'forward',
+    `## Forward and forward + backward (${info.backend}, median of ${REPEATS})\n\n${table(['model', 'batch×seq', 'forward tok/s', 'fwd+bwd tok/s'], rows)}`,
+  );
 }
 
 await main();

@@ -9,7 +9,7 @@
 
 import { initBackend, selectedLogprobs } from '@alignjs/core-logprob';
 import * as tf from '@tensorflow/tfjs-core';
-import { median, recordResult, table } from './util.js';
+import { median, recordResult, table, writeSection } from './util.js';
 
 const quick = process.argv.includes('--quick');
 const B = 4;
@@ -91,6 +91,10 @@ async function main(): Promise<void> {
   );
   console.log(table(['path', 'ms', 'peak extra MB', 'time ratio', 'peak ratio'], out));
   await recordResult('logprobs', { backend: info.backend, B, T, V, repeats: REPEATS, rows });
+  await writeSection(
+    'logprobs',
+    `## Log-prob core (${info.backend}, B=${B} T=${T} V=${V}, median of ${REPEATS})\n\n${table(['path', 'ms', 'peak extra MB', 'time ratio', 'peak ratio'], out)}`,
+  );
   tf.dispose([logits, targets, w]);
 }
 

@@ -30,3 +30,35 @@ export async function recordResult(name: string, value: unknown): Promise<void> 
   await writeFile(tmp, `${JSON.stringify(all, null, 2)}\n`);
   await rename(tmp, RESULTS);
 }
+
+const SECTIONS = ['logprobs', 'forward', 'train-step'];
+const MD = join(dirname(fileURLToPath(import.meta.url)), 'results.md');
+
+/**
+ * Stores one bench's Markdown section (in results.json under `sections`) and rewrites
+ * bench/results.md from every bench's latest section, so `npm run bench` leaves one report.
+ */
+export async function writeSection(name: string, markdown: string): Promise<void> {
+  let all: Record<string, unknown> = {};
+  try {
+    all = JSON.parse(await readFile(RESULTS, 'utf8')) as Record<string, unknown>;
+  } catch {
+    all = {};
+  }
+  const sections = { ...((all.sections as Record<string, string>) ?? {}), [name]: markdown };
+  all.sections = sections;
+  const tmp = `${RESULTS}.tmp-${process.pid}`;
+  await writeFile(tmp, `${JSON.stringify(all, null, 2)}\n`);
+  await rename(tmp, RESULTS);
+  const order = [...SECTIONS, ...Object.keys(sections).filter((k) => !SECTIONS.includes(k))];
+  const body = order
+    .filter((k) => sections[k])
+    .map((k) => sections[k])
+    .join('\n\n');
+  const mdTmp = `${MD}.tmp-${process.pid}`;
+  await writeFile(
+    mdTmp,
+    `# alignjs benchmarks\n\nEach section is the latest run of its script; every ratio is measured within one run.\n\n${body}\n`,
+  );
+  await rename(mdTmp, MD);
+}

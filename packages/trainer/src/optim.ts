@@ -71,3 +71,47 @@ export function clipByGlobalNorm(
   tf.dispose(grads);
   return { grads: clipped, norm };
 }
+
+/**
+ * AdamW with its moments in host memory (Float32Arrays) instead of device tensors: the
+ * same update as {@link AdamW}, for models whose weights + gradients + two moments would
+ * not fit the device (tfjs-wasm cannot use more than ~2 GiB of heap). Costs a gradient
+ * read-back and a weight upload per variable per step.
+ */
+export class HostAdamW {
+  step = 0;
+  readonly m: Float32Array[];
+  readonly v: Float32Array[];
+
+  constructor(
+    readonly vars: tf.Variable[],
+    readonly o: { beta1: number; beta2: number; eps: number; weightDecay: number },
+  ) {
+    this.m = vars.map((x) => new Float32Array(x.size));
+    this.v = vars.map((x) => new Float32Array(x.size));
+  }
+
+  apply(grads: tf.Tensor[], lr: number): void {
+    this.step++;
+    const { beta1, beta2, eps, weightDecay } = this.o;
+    const bc1 = 1 - beta1 ** this.step;
+    const sbc2 = Math.sqrt(1 - beta2 ** this.step);
+    const stepSize = lr / bc1;
+    const decay = 1 - lr * weightDecay;
+    this.vars.forEach((w, i) => {
+      const g = grads[i]!.dataSync() as Float32Array;
+      const x = Float32Array.from(w.dataSync() as Float32Array);
+      const m = this.m[i]!;
+      const v = this.v[i]!;
+      for (let k = 0; k < x.length; k++) {
+        const gk = g[k]!;
+        m[k] = beta1 * m[k]! + (1 - beta1) * gk;
+        v[k] = beta2 * v[k]! + (1 - beta2) * gk * gk;
+        x[k] = x[k]! * decay - (stepSize * m[k]!) / (Math.sqrt(v[k]!) / sbc2 + eps);
+      }
+      const t = tf.tensor(x, w.shape);
+      w.assign(t);
+      t.dispose();
+    });
+  }
+}

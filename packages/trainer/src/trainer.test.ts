@@ -461,3 +461,44 @@ describe('harness through the CLI', () => {
     );
   });
 });
+
+describe('optimizers', () => {
+  it('HostAdamW makes the same updates as the device AdamW', async () => {
+    const { AdamW, HostAdamW } = await import('./optim.js');
+    const mk = () => [
+      tf.variable(
+        tf.tensor2d([
+          [0.5, -1],
+          [2, 0.1],
+        ]),
+      ),
+      tf.variable(tf.tensor1d([0.3, -0.7, 1.1])),
+    ];
+    const a = mk();
+    const b = mk();
+    const o = { beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.01 };
+    const dev = new AdamW(a, o);
+    const host = new HostAdamW(b, o);
+    for (let s = 0; s < 5; s++) {
+      const g = [
+        tf.tensor2d([
+          [s, -1],
+          [0.5, 2],
+        ]),
+        tf.tensor1d([0.1 * s, -0.2, 3]),
+      ];
+      dev.apply(g, 0.01);
+      host.apply(g, 0.01);
+      tf.dispose(g);
+    }
+    a.forEach((v, i) => {
+      const x = Array.from(v.dataSync());
+      const y = Array.from(b[i]!.dataSync());
+      x.forEach((xv, k) => {
+        expect(Math.abs(xv - y[k]!)).toBeLessThan(1e-6);
+      });
+    });
+    dev.dispose();
+    tf.dispose([...a, ...b]);
+  });
+});
