@@ -155,38 +155,25 @@ async function main(): Promise<void> {
   // 1. Training step vs PyTorch-CPU, GPT-2 shapes.
   const torchOk =
     spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
-  const shapes = quick
-    ? [
-        {
-          name: 'GPT-2 mini (4L/256)',
-          vocab: 8192,
-          embd: 256,
-          layers: 4,
-          heads: 4,
-          pairs: 2,
-          seq: 64,
-        },
-      ]
-    : [
-        {
-          name: 'GPT-2 mini (4L/256)',
-          vocab: 8192,
-          embd: 256,
-          layers: 4,
-          heads: 4,
-          pairs: 2,
-          seq: 64,
-        },
-        {
-          name: 'GPT-2 small (12L/768)',
-          vocab: 50257,
-          embd: 768,
-          layers: 12,
-          heads: 12,
-          pairs: 1,
-          seq: 32,
-        },
-      ];
+  const mini = {
+    name: 'GPT-2 mini (4L/256)',
+    vocab: 8192,
+    embd: 256,
+    layers: 4,
+    heads: 4,
+    pairs: 2,
+    seq: 64,
+  };
+  const small = {
+    name: 'GPT-2 small (12L/768)',
+    vocab: 50257,
+    embd: 768,
+    layers: 12,
+    heads: 12,
+    pairs: 1,
+    seq: 32,
+  };
+  const shapes = quick ? [mini] : [mini, small];
   const ceiling = tfjsMatmulGflops();
   const stepRows: string[][] = [];
   for (const s of shapes) {
