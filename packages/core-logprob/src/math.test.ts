@@ -8,6 +8,7 @@ import {
   logSumExp,
   pairwiseMetricTensors,
   readMetrics,
+  readTidy,
 } from './math.js';
 import {
   bernoulliKL64,
@@ -23,6 +24,17 @@ import {
 const zs = [-1e4, -1e3, -50, -3, -0.5, 0, 0.5, 3, 50, 1e3, 1e4];
 
 describe('math utilities', () => {
+  it('readTidy reads the result and leaves no tensor behind', () => {
+    const x = vec([1, -2, 3]);
+    const before = tf.memory().numTensors;
+    const out = readTidy(() => tf.mul(tf.add(x, 1), 2));
+    expect(Array.from(out)).toEqual([4, -2, 8]);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(() => readTidy(() => tf.div(x, tf.zeros([4])))).toThrow();
+    expect(tf.memory().numTensors).toBe(before);
+    x.dispose();
+  });
+
   it('logSigmoid is finite and matches float64 at extremes', () => {
     const z = vec(zs);
     const out = expectNoLeaks(() => logSigmoid(z));

@@ -30,6 +30,21 @@ export function meanLogps<T extends tf.Tensor>(sums: T, lengths: T): T {
   return tf.tidy(() => tf.div(sums, lengths)) as T;
 }
 
+/**
+ * Runs `fn` in a tidy scope and reads its tensor back to the host, disposing everything.
+ * Use it instead of `tf.tidy(() => t.dataSync())`: tidy walks whatever its callback returns
+ * looking for tensors, element by element for a typed array or nested number array — about
+ * 0.2 µs per element, so reading a [4, 50257] row of logits that way costs ~30 ms.
+ */
+export function readTidy(fn: () => tf.Tensor): Float32Array | Int32Array | Uint8Array {
+  const t = tf.tidy(fn);
+  try {
+    return t.dataSync() as Float32Array | Int32Array | Uint8Array;
+  } finally {
+    t.dispose();
+  }
+}
+
 /** Mean of a tensor as a plain number (reads the device; use for metrics only). */
 export function scalarOf(x: tf.Tensor): number {
   return tf.tidy(() => tf.mean(x).dataSync()[0]!);
@@ -45,10 +60,8 @@ export function readMetrics(entries: Record<string, tf.Tensor | number>): Record
   const values =
     tensorNames.length === 0
       ? new Float32Array(0)
-      : tf.tidy(() =>
-          tf
-            .stack(tensorNames.map((n) => tf.mean(tf.cast(entries[n] as tf.Tensor, 'float32'))))
-            .dataSync(),
+      : readTidy(() =>
+          tf.stack(tensorNames.map((n) => tf.mean(tf.cast(entries[n] as tf.Tensor, 'float32')))),
         );
   const out: Record<string, number> = {};
   for (const n of names) {

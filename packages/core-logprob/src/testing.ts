@@ -4,6 +4,7 @@
  * code they check, plus leak checks. Not for production use.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { readTidy } from './math.js';
 import type { Objective, PairwiseInputs } from './objective.js';
 import { mulberry32 } from './random.js';
 
@@ -203,7 +204,7 @@ export function trainToyPair(
   const refArr = Array.from(ref.dataSync());
   const opt = tf.train.adam(learningRate);
   for (let s = 0; s < steps; s++) opt.minimize(() => loss(unigramLogps(theta, counts), ref));
-  const lp = tf.tidy(() => Array.from(unigramLogps(theta, counts).dataSync()));
+  const lp = Array.from(readTidy(() => unigramLogps(theta, counts)));
   tf.dispose([theta, ref]);
   opt.dispose();
   const chosen = lp[0]! - refArr[0]!;

@@ -1,4 +1,4 @@
-import { mulberry32 } from '@alignjs/core-logprob';
+import { mulberry32, readTidy } from '@alignjs/core-logprob';
 import * as tf from '@tensorflow/tfjs-core';
 import { type CausalLM, disposeCache, type KVCache } from './model.js';
 
@@ -112,12 +112,11 @@ export function generate(
     const m = tf.tensor2d(mask, undefined, 'int32');
     const res = model.forward(ids, m, useCache ? { cache, useCache: true } : {});
     const T = ids.shape[1];
-    const last = tf.tidy(
-      () =>
-        tf
-          .reshape(tf.slice(res.logits, [0, T - 1, 0], [B, 1, -1]), [B, -1])
-          .arraySync() as number[][],
-    );
+    const flat = readTidy(() =>
+      tf.reshape(tf.slice(res.logits, [0, T - 1, 0], [B, 1, -1]), [B, -1]),
+    ) as Float32Array;
+    const V = flat.length / B;
+    const last = rows.map((_, b) => flat.subarray(b * V, (b + 1) * V));
     tf.dispose([ids, m, res.logits]);
     disposeCache(cache);
     cache = res.cache;

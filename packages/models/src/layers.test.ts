@@ -1,7 +1,7 @@
 import { expectClose } from '@alignjs/core-logprob/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { matMulFast } from './layers.js';
+import { embeddingLookup, matMulFast } from './layers.js';
 
 describe('matMulFast', () => {
   it('equals tf.matMul with the stock gradient, for every transpose and for batched operands', () => {
@@ -48,5 +48,45 @@ describe('matMulFast', () => {
         }
       }
     }
+  });
+});
+
+describe('embeddingLookup', () => {
+  it('sums the gradient rows of repeated ids, on each of its backward paths', () => {
+    const V = 6;
+    const E = 4;
+    const ids = [3, 1, 3, 0, 3, 5, 1];
+    const dy = ids.map((_, n) => Array.from({ length: E }, (_, e) => Math.sin(1 + 3 * n + e)));
+    // Float64 oracle: dW[v] = Σ over positions n with ids[n] = v of dy[n].
+    const want = Array.from({ length: V }, (_, v) =>
+      Array.from({ length: E }, (_, e) =>
+        ids.reduce((s, id, n) => s + (id === v ? dy[n]![e]! : 0), 0),
+      ),
+    ).flat();
+    const w = tf.randomNormal([V, E], 0, 1, 'float32', 4) as tf.Tensor2D;
+    const idt = tf.tensor1d(ids, 'int32');
+    const dyt = tf.tensor2d(dy);
+    const grad = () => {
+      const g = tf.grad((x: tf.Tensor) =>
+        tf.sum(tf.mul(embeddingLookup(x as tf.Tensor2D, idt), dyt)),
+      )(w);
+      const out = Array.from(g.dataSync());
+      g.dispose();
+      return out;
+    };
+    const backend = tf.getBackend();
+    const scatter = tf.getKernel('ScatterNd', backend);
+    expect(tf.getKernel('UnsortedSegmentSum', backend) ?? scatter).toBeDefined();
+    expectClose(grad(), want, { atol: 1e-5, label: `${backend} default path` });
+    // The one-hot fallback, for backends with neither kernel: hide ScatterNd for a moment.
+    if (scatter && !tf.getKernel('UnsortedSegmentSum', backend)) {
+      tf.unregisterKernel('ScatterNd', backend);
+      try {
+        expectClose(grad(), want, { atol: 1e-5, label: `${backend} one-hot path` });
+      } finally {
+        tf.registerKernel(scatter);
+      }
+    }
+    tf.dispose([w, idt, dyt]);
   });
 });
