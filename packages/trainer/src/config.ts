@@ -1,6 +1,6 @@
 import { ConfigReader } from '@alignjs/core-logprob';
 import type { LoraConfig } from '@alignjs/models';
-import type { Schedule } from './optim.js';
+import type { OptimizerName, Schedule } from './optim.js';
 
 /** A training run: every field documented in the package README. */
 export interface TrainConfig {
@@ -28,6 +28,12 @@ export interface TrainConfig {
   schedule: Schedule;
   warmupSteps: number;
   weightDecay: number;
+  /**
+   * `adamw_torch` (moments on the device), `adamw_host` (moments in host memory: slower, for
+   * models whose weights + gradients + moments do not fit the device), or `auto` (the
+   * default: `adamw_host` only on wasm past 1.5 GB of optimizer memory)
+   */
+  optim: OptimizerName | 'auto';
   maxGradNorm: number;
   adamBeta1: number;
   adamBeta2: number;
@@ -97,6 +103,7 @@ export function parseTrainConfig(raw: unknown, source = 'config'): TrainConfig {
     schedule: r.oneOf('schedule', 'linear', ['constant', 'linear', 'cosine'] as const),
     warmupSteps: r.number('warmupSteps', 0, { min: 0, integer: true }),
     weightDecay: r.number('weightDecay', 0, { min: 0 }),
+    optim: r.oneOf('optim', 'auto', ['auto', 'adamw_torch', 'adamw_host'] as const),
     maxGradNorm: r.number('maxGradNorm', 1, { min: 0 }),
     adamBeta1: r.number('adamBeta1', 0.9, { min: 0, lt: 1 }),
     adamBeta2: r.number('adamBeta2', 0.999, { min: 0, lt: 1 }),

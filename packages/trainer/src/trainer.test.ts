@@ -501,4 +501,56 @@ describe('optimizers', () => {
     dev.dispose();
     tf.dispose([...a, ...b]);
   });
+
+  it('optim: adamw_host trains like adamw_torch, and checkpoints resume across the two', async () => {
+    const data = await writeTestData(8);
+    const base = {
+      train: data.pairwise,
+      objective: 'dpo',
+      maxSteps: 6,
+      batchSize: 2,
+      learningRate: 1e-3,
+      saveSteps: 3,
+      seed: 5,
+    };
+    const run = async (optim: string, resumeFrom?: string) => {
+      const cfg = parseTrainConfig({ ...base, optim, output: await out() });
+      const t = new Trainer(cfg, { logger: quiet(cfg) });
+      const r = await t.train(resumeFrom ? { resumeFrom } : {});
+      t.dispose();
+      const chosen = (await readFile(join(cfg.output, 'metrics.jsonl'), 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { event?: string; optim?: string })
+        .find((e) => e.event === 'optimizer')?.optim;
+      return { losses: r.history.map((h) => h.loss), output: cfg.output, chosen };
+    };
+    const dev = await run('adamw_torch');
+    const host = await run('adamw_host');
+    expect([dev.chosen, host.chosen]).toEqual(['adamw_torch', 'adamw_host']);
+    // The same AdamW in float32 on the device or in JS numbers on the host: equal up to rounding.
+    for (const [i, l] of host.losses.entries())
+      expect(Math.abs(l - dev.losses[i]!)).toBeLessThan(1e-4);
+    // Resume a host run from its own checkpoint: exactly the uninterrupted losses.
+    const hostResumed = await run('adamw_host', join(host.output, 'checkpoint-3'));
+    expect(hostResumed.losses).toEqual(host.losses);
+    // A device-optimizer checkpoint resumed with host moments continues the same run.
+    const crossed = await run('adamw_host', join(dev.output, 'checkpoint-3'));
+    for (const [i, l] of crossed.losses.entries())
+      expect(Math.abs(l - dev.losses[i]!)).toBeLessThan(1e-4);
+    // 'auto' keeps a small model's moments on the device.
+    expect((await run('auto')).chosen).toBe('adamw_torch');
+  });
+
+  it('resolveOptimizer: host moments only on wasm past the heap budget; bad names are a config error', async () => {
+    const { resolveOptimizer, WASM_DEVICE_OPTIMIZER_LIMIT } = await import('./optim.js');
+    const big = Math.ceil(WASM_DEVICE_OPTIMIZER_LIMIT / 16) + 1;
+    expect(resolveOptimizer('auto', 'wasm', big)).toBe('adamw_host');
+    expect(resolveOptimizer('auto', 'wasm', big - 2)).toBe('adamw_torch');
+    expect(resolveOptimizer('auto', 'cpu', big)).toBe('adamw_torch');
+    expect(resolveOptimizer('adamw_host', 'cpu', 10)).toBe('adamw_host');
+    expect(() =>
+      parseTrainConfig({ train: 'x', output: 'y', objective: 'dpo', optim: 'sgd' }),
+    ).toThrow(/optim/);
+  });
 });

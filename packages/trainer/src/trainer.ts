@@ -32,7 +32,13 @@ import { checkKind, type Dataset, loadDataset, loadPrompts } from './data.js';
 import { type BatchPlan, planBatch, type RewardFn, type RowLogps } from './features.js';
 import { type Logger, makeLogger } from './log.js';
 import { getObjective } from './objectives.js';
-import { AdamW, clipByGlobalNorm, learningRateAt } from './optim.js';
+import {
+  clipByGlobalNorm,
+  createOptimizer,
+  learningRateAt,
+  type Optimizer,
+  resolveOptimizer,
+} from './optim.js';
 import { rewardFnFromModel } from './reward-model.js';
 import { type Row, type TokenizedExample, tokenizeDataset } from './tokenize.js';
 
@@ -389,7 +395,13 @@ export class Trainer {
     const c = this.config;
     if (!c.online) await this.precomputeReference();
     const vars = this.policy!.trainableVariables();
-    const opt = new AdamW(vars, {
+    const optim = resolveOptimizer(
+      c.optim,
+      info.backend,
+      vars.reduce((n, v) => n + v.size, 0),
+    );
+    this.log.event({ event: 'optimizer', optim });
+    const opt = createOptimizer(optim, vars, {
       beta1: c.adamBeta1,
       beta2: c.adamBeta2,
       eps: c.adamEpsilon,
@@ -508,7 +520,7 @@ export class Trainer {
   }
 
   /** Writes `checkpoint-<step>` atomically: a temp directory renamed into place. */
-  async saveCheckpoint(opt: AdamW, state: TrainerState): Promise<string> {
+  async saveCheckpoint(opt: Optimizer, state: TrainerState): Promise<string> {
     const dir = join(this.config.output, `checkpoint-${state.step}`);
     const tmp = `${dir}.tmp-${process.pid}`;
     await rm(tmp, { recursive: true, force: true });
@@ -516,9 +528,10 @@ export class Trainer {
     if (this.policy!.lora.size) await saveLora(this.policy!, tmp, this.modelDir());
     else await saveModel(this.policy!, tmp);
     const optState = new Map<string, { shape: number[]; data: Float32Array }>();
-    opt.vars.forEach((v, i) => {
-      optState.set(`m.${i}`, { shape: [...v.shape], data: opt.m[i]!.dataSync() as Float32Array });
-      optState.set(`v.${i}`, { shape: [...v.shape], data: opt.v[i]!.dataSync() as Float32Array });
+    const { m, v } = opt.moments();
+    opt.vars.forEach((w, i) => {
+      optState.set(`m.${i}`, { shape: [...w.shape], data: m[i]! });
+      optState.set(`v.${i}`, { shape: [...w.shape], data: v[i]! });
     });
     await saveSafetensors(join(tmp, 'optimizer.safetensors'), optState);
     await writeFileAtomic(
@@ -543,7 +556,7 @@ export class Trainer {
     return dir;
   }
 
-  private async restore(dir: string, opt: AdamW, state: TrainerState): Promise<void> {
+  private async restore(dir: string, opt: Optimizer, state: TrainerState): Promise<void> {
     const s = JSON.parse(
       await readFile(join(dir, 'trainer_state.json'), 'utf8'),
     ) as TrainerState & { optimizerStep: number; seed: number };
@@ -570,10 +583,15 @@ export class Trainer {
       saved.dispose();
     }
     const o = await loadSafetensors(join(dir, 'optimizer.safetensors'));
-    opt.vars.forEach((v, i) => {
-      opt.m[i]!.assign(tf.tensor(o.get(`m.${i}`)!.data, v.shape));
-      opt.v[i]!.assign(tf.tensor(o.get(`v.${i}`)!.data, v.shape));
-    });
+    const moment = (name: string) => {
+      const t = o.get(name);
+      if (!t) throw new Error(`${join(dir, 'optimizer.safetensors')}: missing tensor '${name}'`);
+      return t.data as Float32Array;
+    };
+    opt.setMoments(
+      opt.vars.map((_, i) => moment(`m.${i}`)),
+      opt.vars.map((_, i) => moment(`v.${i}`)),
+    );
     opt.step = s.optimizerStep;
     Object.assign(state, {
       step: s.step,
