@@ -6,7 +6,13 @@
  *   npm run build && npx tsx bench/forward.ts [--quick]
  */
 
-import { buildBatch, initBackend, sequenceLogprobs, toTensors } from '@alignjs/core-logprob';
+import {
+  buildBatch,
+  initBackend,
+  readTidy,
+  sequenceLogprobs,
+  toTensors,
+} from '@alignjs/core-logprob';
 import { CausalLM, loadModel, parseModelConfig, tinyModelDir } from '@alignjs/models';
 import * as tf from '@tensorflow/tfjs-core';
 import { median, recordResult, table, writeSection } from './util.js';
@@ -36,7 +42,7 @@ async function measure(
   const both: number[] = [];
   for (let r = 0; r <= REPEATS; r++) {
     let t0 = performance.now();
-    tf.tidy(() => model.call(batch.inputIds, batch.attentionMask).dataSync());
+    readTidy(() => model.call(batch.inputIds, batch.attentionMask));
     const f = performance.now() - t0;
     t0 = performance.now();
     const g = tf.variableGrads(

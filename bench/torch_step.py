@@ -1,65 +1,66 @@
 #!/usr/bin/python3
-"""PyTorch-CPU side of bench/train-step.ts: the same GPT-2-shaped model, batch and DPO step
-(forward + backward + AdamW) on random weights, timed with threads = cores. Prints JSON.
+"""PyTorch-CPU side of bench/train-step.ts: the same architecture (a Hugging Face config.json,
+GPT-2 or Llama family), batch and DPO step (forward + backward + AdamW) on random weights,
+timed with threads = cores. The forwards are tools/torch_reference.py, the code the models
+package's golden fixtures come from. Prints one JSON line.
 Run by the bench with /usr/bin/python3 (Debian's python3-torch); installs nothing."""
-import json, math, os, sys, time
+import json, os, sys, time
 import torch
 
-cfg = json.loads(sys.argv[1])
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
+from torch_reference import gpt2_forward, gpt2_weights, llama_forward, llama_weights  # noqa: E402
+
+job = json.loads(sys.argv[1])
+cfg, B, T, repeats = job["config"], job["pairs"], job["seq"], job["repeats"]
 torch.manual_seed(0)
 torch.set_num_threads(os.cpu_count() or 1)
-V, E, L, H, P = cfg["vocab"], cfg["embd"], cfg["layers"], cfg["heads"], cfg["positions"]
-B, T, repeats = cfg["pairs"], cfg["seq"], cfg["repeats"]
-
-class Block(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.ln_1 = torch.nn.LayerNorm(E); self.ln_2 = torch.nn.LayerNorm(E)
-        self.c_attn = torch.nn.Linear(E, 3 * E); self.c_proj = torch.nn.Linear(E, E)
-        self.c_fc = torch.nn.Linear(E, 4 * E); self.mlp_proj = torch.nn.Linear(4 * E, E)
-    def forward(self, x):
-        b, t, _ = x.shape
-        q, k, v = self.c_attn(self.ln_1(x)).split(E, dim=2)
-        sh = lambda z: z.view(b, t, H, E // H).transpose(1, 2)
-        o = torch.nn.functional.scaled_dot_product_attention(sh(q), sh(k), sh(v), is_causal=True) if hasattr(torch.nn.functional, "scaled_dot_product_attention") else None
-        if o is None:
-            a = (sh(q) @ sh(k).transpose(-1, -2)) / math.sqrt(E // H)
-            a = a.masked_fill(torch.triu(torch.ones(t, t, dtype=torch.bool), 1), float("-inf")).softmax(-1)
-            o = a @ sh(v)
-        x = x + self.c_proj(o.transpose(1, 2).reshape(b, t, E))
-        h = self.c_fc(self.ln_2(x))
-        return x + self.mlp_proj(0.5 * h * (1 + torch.tanh(math.sqrt(2 / math.pi) * (h + 0.044715 * h ** 3))))
-
-class GPT2(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.wte = torch.nn.Embedding(V, E); self.wpe = torch.nn.Embedding(P, E)
-        self.h = torch.nn.ModuleList([Block() for _ in range(L)]); self.ln_f = torch.nn.LayerNorm(E)
-    def forward(self, ids):
-        x = self.wte(ids) + self.wpe(torch.arange(ids.shape[1]))
-        for blk in self.h: x = blk(x)
-        return self.ln_f(x) @ self.wte.weight.T
-
-model = GPT2()
-opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
-ids = torch.randint(1, V, (2 * B, T))
+if cfg["model_type"] == "gpt2":
+    cfg = {"layer_norm_epsilon": 1e-5, **cfg}
+    forward, w = gpt2_forward, gpt2_weights(cfg)
+else:
+    forward, w = llama_forward, llama_weights(cfg, cfg["model_type"] == "qwen2")
+params = [t.requires_grad_() for t in w.values()]
+opt = torch.optim.AdamW(params, lr=1e-5, weight_decay=0.0)
+ids = torch.randint(1, cfg["vocab_size"], (2 * B, T))
+mask = torch.ones_like(ids)
+pos = torch.arange(T)[None].expand(2 * B, T)
 ref = torch.randn(2 * B)
 
+
 def step():
-    logits = model(ids)
+    logits = forward(cfg, w, ids, mask, pos)
     lp = torch.log_softmax(logits[:, :-1].float(), -1).gather(-1, ids[:, 1:, None]).squeeze(-1).sum(-1)
     rho = lp - ref
     loss = -torch.nn.functional.logsigmoid(0.1 * (rho[:B] - rho[B:])).mean()
-    opt.zero_grad(); loss.backward(); opt.step()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+
 
 step()
 times = []
 for _ in range(repeats):
-    t0 = time.perf_counter(); step(); times.append(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    step()
+    times.append(time.perf_counter() - t0)
 times.sort()
-a = torch.randn(1024, 1024); b = torch.randn(1024, 1024)
-a @ b
-t0 = time.perf_counter()
-for _ in range(10): a @ b
-mm = 10 * 2 * 1024 ** 3 / (time.perf_counter() - t0) / 1e9
-print(json.dumps({"step_s": times[len(times) // 2], "matmul_gflops": mm, "threads": torch.get_num_threads(), "torch": torch.__version__}))
+
+
+def matmul_gflops(n, reps=5):
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    return reps * 2 * n**3 / (time.perf_counter() - t0) / 1e9
+
+
+# The ceiling: the best of the same square sizes the wasm side measures.
+ceiling = max(matmul_gflops(n) for n in job["ceilingSizes"])
+print(json.dumps({
+    "step_s": times[len(times) // 2],
+    "matmul_gflops": ceiling,
+    "threads": torch.get_num_threads(),
+    "torch": torch.__version__,
+    "params": sum(t.numel() for t in params),
+}))

@@ -12,6 +12,7 @@
  *   npm run build && npx tsx bench/train-step.ts [--quick]
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -25,8 +26,15 @@ import {
   toTensors,
 } from '@alignjs/core-logprob';
 import { JudgeClient } from '@alignjs/eval';
-import { CausalLM, loadModel, parseModelConfig, tinyModelDir } from '@alignjs/models';
-import { HostAdamW } from '@alignjs/trainer';
+import {
+  CausalLM,
+  loadModel,
+  type ModelConfig,
+  matMulFast,
+  parseModelConfig,
+  tinyModelDir,
+} from '@alignjs/models';
+import { HostAdamW, resolveOptimizer } from '@alignjs/trainer';
 import * as tf from '@tensorflow/tfjs-core';
 import { median, recordResult, table, writeSection } from './util.js';
 
@@ -47,7 +55,16 @@ function pairs(V: number, B: number, T: number) {
   });
 }
 
-/** Median seconds of one DPO step; `refEachStep` also runs a reference forward inside. */
+type Batch = ReturnType<typeof toTensors>;
+
+/** The DPO loss of a concatenated chosen/rejected batch, β = 0.1, reference log-probs given. */
+function dpoLoss(model: CausalLM, data: Batch, ref: tf.Tensor): tf.Scalar {
+  const lp = sequenceLogprobs(model.call, data).responseSum;
+  const { chosen, rejected } = splitPairwise(tf.sub(lp, ref));
+  return tf.neg(tf.mean(logSigmoid(tf.mul(0.1, tf.sub(chosen, rejected))))) as tf.Scalar;
+}
+
+/** Median seconds of one DPO step; `reference` also runs a reference forward inside. */
 function dpoStep(
   model: CausalLM,
   reference: CausalLM | undefined,
@@ -67,15 +84,11 @@ function dpoStep(
   const times: number[] = [];
   for (let r = 0; r <= REPEATS; r++) {
     const t0 = performance.now();
-    if (hostOptimizer) {
+    if (hostOpt) {
       // Moments on the host: device memory holds only weights, gradients and activations.
-      const { value, grads } = tf.variableGrads(() => {
-        const lp = sequenceLogprobs(model.call, data).responseSum;
-        const { chosen, rejected } = splitPairwise(tf.sub(lp, refFixed));
-        return tf.neg(tf.mean(logSigmoid(tf.mul(0.1, tf.sub(chosen, rejected))))) as tf.Scalar;
-      }, vars);
+      const { value, grads } = tf.variableGrads(() => dpoLoss(model, data, refFixed), vars);
       value.dataSync();
-      hostOpt!.apply(
+      hostOpt.apply(
         vars.map((v) => grads[v.name]!),
         1e-5,
       );
@@ -85,16 +98,7 @@ function dpoStep(
         const ref = reference
           ? sequenceLogprobs(reference.call, data, { noGrad: true }).responseSum
           : refFixed;
-        const cost = opt.minimize(
-          () => {
-            const lp = sequenceLogprobs(model.call, data).responseSum;
-            const { chosen, rejected } = splitPairwise(tf.sub(lp, ref));
-            return tf.neg(tf.mean(logSigmoid(tf.mul(0.1, tf.sub(chosen, rejected))))) as tf.Scalar;
-          },
-          true,
-          vars,
-        );
-        cost?.dataSync();
+        opt.minimize(() => dpoLoss(model, data, ref), true, vars)?.dataSync();
       });
     }
     if (r > 0) times.push((performance.now() - t0) / 1000);
@@ -104,18 +108,120 @@ function dpoStep(
   return median(times);
 }
 
-/** Forward + backward FLOPs of a GPT-2 step ≈ 6 · params · tokens (+ attention, ignored). */
-const stepFlops = (params: number, tokens: number) => 6 * params * tokens;
+/**
+ * Weights that take part in a matmul (attention and MLP projections, the LM head); the input
+ * embeddings are a lookup. Forward FLOPs per token = 2 · this + the attention products.
+ */
+function matmulParams(c: ModelConfig): number {
+  const E = c.hiddenSize;
+  const attn = E * (c.numHeads + 2 * c.numKvHeads) * c.headDim + c.numHeads * c.headDim * E;
+  const mlp = (c.family === 'gpt2' ? 2 : 3) * E * c.intermediateSize;
+  return c.numLayers * (attn + mlp) + c.vocabSize * E;
+}
 
+/** FLOPs of one training step (backward = 2 × forward): projections plus QKᵀ and AV at full T×T. */
+function stepFlops(c: ModelConfig, rows: number, T: number): number {
+  const perToken = 2 * matmulParams(c) + 4 * c.numLayers * T * c.numHeads * c.headDim;
+  return 3 * perToken * rows * T;
+}
+
+/** Square sizes both sides time for their matmul ceiling (the best of them is reported). */
+const CEILING_SIZES = [256, 512, 1024];
+
+/**
+ * Best GFLOP/s of a plain square matmul on the tfjs backend. Reads each result outside any
+ * tidy: `tf.tidy(() => t.dataSync())` walks the returned array element by element and made an
+ * earlier version of this ceiling read 1 GFLOP/s instead of ~20.
+ */
 function tfjsMatmulGflops(): number {
-  const a = tf.randomNormal([512, 512]);
-  const b = tf.randomNormal([512, 512]);
-  tf.matMul(a, b).dataSync();
-  const t0 = performance.now();
-  for (let i = 0; i < 5; i++) tf.tidy(() => tf.matMul(a, b).dataSync());
-  const s = (performance.now() - t0) / 1000;
-  tf.dispose([a, b]);
-  return (5 * 2 * 512 ** 3) / s / 1e9;
+  let best = 0;
+  for (const n of CEILING_SIZES) {
+    const a = tf.randomNormal([n, n]);
+    const b = tf.randomNormal([n, n]);
+    const run = () => {
+      const c = tf.matMul(a, b);
+      c.dataSync();
+      c.dispose();
+    };
+    run();
+    const t0 = performance.now();
+    for (let i = 0; i < 5; i++) run();
+    best = Math.max(best, (5 * 2 * n ** 3) / ((performance.now() - t0) / 1000) / 1e9);
+    tf.dispose([a, b]);
+  }
+  return best;
+}
+
+/**
+ * Before/after of the matmul change, measured here: forward + backward of `x·W` (and of the
+ * transposed LM head `h·Eᵀ`) with stock `tf.matMul`, whose gradient and transposed paths hit
+ * tfjs-wasm's slow kernel, against `matMulFast`.
+ */
+function matmulBeforeAfter(c: ModelConfig, rows: number): string[][] {
+  const E = c.hiddenSize;
+  const cases: [string, number[], number[], boolean][] = [
+    [`x·W [${rows}×${E}]·[${E}×${3 * E}]`, [rows, E], [E, 3 * E], false],
+    [`h·Eᵀ [${rows}×${E}]·[${c.vocabSize}×${E}]ᵀ`, [rows, E], [c.vocabSize, E], true],
+  ];
+  return cases.map(([name, sa, sb, tb]) => {
+    const a = tf.randomNormal(sa);
+    const b = tf.randomNormal(sb);
+    const time = (mm: typeof tf.matMul) => {
+      const g = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(mm(x, y, false, tb)));
+      const once = () => {
+        const out = g([a, b]);
+        for (const t of out) t.dataSync();
+        tf.dispose(out);
+      };
+      once();
+      const ts: number[] = [];
+      for (let r = 0; r < REPEATS; r++) {
+        const t0 = performance.now();
+        once();
+        ts.push(performance.now() - t0);
+      }
+      return median(ts);
+    };
+    const before = time(tf.matMul);
+    const after = time(matMulFast as typeof tf.matMul);
+    tf.dispose([a, b]);
+    return [name, before.toFixed(1), after.toFixed(1), (before / after).toFixed(2)];
+  });
+}
+
+/**
+ * Kernel time by kernel name over one training step (tf.profile), largest first. Custom-
+ * gradient wrappers ("unnamed scope") contain kernels that are also listed on their own, so
+ * they are left out of the shares.
+ */
+async function profileStep(model: CausalLM, B: number, T: number): Promise<string[][]> {
+  const data = toTensors(
+    buildPairwiseBatch(pairs(model.config.vocabSize, B, T), { padTokenId: 0 }),
+  );
+  const ref = tf.randomNormal([2 * B], -40, 5);
+  const opt = tf.train.adam(1e-5);
+  const stepOnce = () =>
+    tf.tidy(() => {
+      opt.minimize(() => dpoLoss(model, data, ref), false, model.trainableVariables());
+    });
+  stepOnce();
+  const info = await tf.profile(stepOnce);
+  const byName = new Map<string, number>();
+  for (const k of info.kernels) {
+    if (k.name === 'unnamed scope') continue;
+    const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+    byName.set(k.name, (byName.get(k.name) ?? 0) + ms);
+  }
+  opt.dispose();
+  tf.dispose([ref, ...Object.values(data)]);
+  const total = [...byName.values()].reduce((s, x) => s + x, 0);
+  return [
+    ...[...byName.entries()]
+      .sort((x, y) => y[1] - x[1])
+      .slice(0, 6)
+      .map(([name, ms]) => [name, ms.toFixed(0), `${((100 * ms) / total).toFixed(0)}%`]),
+    ['all kernels', total.toFixed(0), '100%'],
+  ];
 }
 
 async function judgeThroughput(): Promise<string[][]> {
@@ -152,55 +258,48 @@ async function main(): Promise<void> {
     `## Training step (bench/train-step) — ${info.backend}, median of ${REPEATS}, ${new Date().toISOString()}\n`,
   );
 
-  // 1. Training step vs PyTorch-CPU, GPT-2 shapes.
+  // 1. Training step vs PyTorch-CPU: the built-in model's architecture and GPT-2 shapes,
+  // random weights on both sides (step time does not depend on the values).
   const torchOk =
     spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
-  const mini = {
-    name: 'GPT-2 mini (4L/256)',
-    vocab: 8192,
-    embd: 256,
-    layers: 4,
-    heads: 4,
-    pairs: 2,
-    seq: 64,
-  };
-  const small = {
-    name: 'GPT-2 small (12L/768)',
-    vocab: 50257,
-    embd: 768,
-    layers: 12,
-    heads: 12,
-    pairs: 1,
-    seq: 32,
-  };
-  const shapes = quick ? [mini] : [mini, small];
+  const gpt2 = (vocab: number, embd: number, layers: number, heads: number) => ({
+    model_type: 'gpt2',
+    vocab_size: vocab,
+    n_positions: 1024,
+    n_embd: embd,
+    n_layer: layers,
+    n_head: heads,
+  });
+  const tinyConfig = JSON.parse(
+    readFileSync(join(tinyModelDir(), 'config.json'), 'utf8'),
+  ) as Record<string, unknown>;
+  const shapes = [
+    { name: 'built-in tiny (Llama, 2L/64)', config: tinyConfig, pairs: 8, seq: 64 },
+    { name: 'GPT-2 mini (4L/256)', config: gpt2(8192, 256, 4, 4), pairs: 2, seq: 64 },
+    ...(quick
+      ? []
+      : [{ name: 'GPT-2 small (12L/768)', config: gpt2(50257, 768, 12, 12), pairs: 1, seq: 32 }]),
+  ];
   const ceiling = tfjsMatmulGflops();
   const stepRows: string[][] = [];
+  const notes: string[] = [];
   for (const s of shapes) {
+    const config = parseModelConfig(s.config);
+    const model = CausalLM.random(config, 1);
     // Weights, gradients and Adam's two moments live in the wasm heap, which tfjs-wasm cannot
-    // use past ~2 GiB (reads and writes return garbage or trap): past ~1.5 GB keep the
-    // moments on the host (HostAdamW).
-    const params = s.vocab * s.embd + 1024 * s.embd + s.layers * 12 * s.embd * s.embd;
-    const host = info.backend === 'wasm' && (4 * params * 4) / 2 ** 20 > 1500;
-    const model = CausalLM.random(
-      parseModelConfig({
-        model_type: 'gpt2',
-        vocab_size: s.vocab,
-        n_positions: 1024,
-        n_embd: s.embd,
-        n_layer: s.layers,
-        n_head: s.heads,
-      }),
-      1,
-    );
+    // use past ~2 GiB: the trainer's `optim: auto` rule keeps big models' moments on the host.
+    const host = resolveOptimizer('auto', info.backend, model.numParameters) === 'adamw_host';
     const tokens = 2 * s.pairs * s.seq;
+    const flops = stepFlops(config, 2 * s.pairs, s.seq);
     const ours = dpoStep(model, undefined, s.pairs, s.seq, host);
-    const gf = stepFlops(model.numParameters, tokens) / ours / 1e9;
     let torchCol = ['skipped: torch missing', '–', '–'];
     if (torchOk) {
       const p = spawnSync(
         '/usr/bin/python3',
-        [join(HERE, 'torch_step.py'), JSON.stringify({ ...s, positions: 1024, repeats: REPEATS })],
+        [
+          join(HERE, 'torch_step.py'),
+          JSON.stringify({ ...s, repeats: REPEATS, ceilingSizes: CEILING_SIZES }),
+        ],
         { encoding: 'utf8' },
       );
       if (p.status === 0) {
@@ -208,11 +307,16 @@ async function main(): Promise<void> {
           step_s: number;
           matmul_gflops: number;
           threads: number;
+          params: number;
         };
+        if (t.params !== model.numParameters)
+          notes.push(
+            `${s.name}: PyTorch has ${t.params} parameters, wasm ${model.numParameters} — not the same model.`,
+          );
         torchCol = [
-          `${(tokens / t.step_s).toFixed(0)} tok/s`,
-          (ours / t.step_s).toFixed(1),
-          `${(stepFlops(model.numParameters, tokens) / t.step_s / 1e9).toFixed(1)} / ${t.matmul_gflops.toFixed(0)}`,
+          `${(tokens / t.step_s).toFixed(0)} tok/s (${t.threads} threads)`,
+          (ours / t.step_s).toFixed(2),
+          `${(flops / t.step_s / 1e9).toFixed(1)} / ${t.matmul_gflops.toFixed(1)}`,
         ];
       } else torchCol = [`torch failed: ${p.stderr.split('\n').filter(Boolean).at(-1)}`, '–', '–'];
     }
@@ -220,19 +324,19 @@ async function main(): Promise<void> {
       `${s.name}${host ? ', Adam moments on the host' : ''}`,
       `${s.pairs}×2×${s.seq}`,
       `${(tokens / ours).toFixed(0)} tok/s`,
-      `${gf.toFixed(2)} / ${ceiling.toFixed(1)}`,
+      `${(flops / ours / 1e9).toFixed(2)} / ${ceiling.toFixed(1)}`,
       ...torchCol,
     ]);
     model.dispose();
   }
-  results.trainStep = stepRows;
+  results.trainStep = { rows: stepRows, notes, ceilingSizes: CEILING_SIZES };
   say('### DPO training step (forward + backward + AdamW)\n');
   say(
     table(
       [
         'model',
         'pairs×2×seq',
-        'wasm',
+        'wasm (1 thread)',
         'wasm GFLOP/s / matmul ceiling',
         'PyTorch-CPU',
         'wasm ÷ torch step time',
@@ -241,6 +345,24 @@ async function main(): Promise<void> {
       stepRows,
     ),
   );
+  say(
+    `\nGFLOP/s count the projections, LM head and attention products (backward = 2 × forward); the ceiling is the best plain square matmul of sizes ${CEILING_SIZES.join(', ')} on each side. Same random-weight architecture on both sides (parameter counts checked).`,
+  );
+  for (const n of notes) say(`\n**${n}**`);
+
+  // 1b. Where the wasm step's time goes, and the matmul change measured before/after.
+  const miniShape = shapes.find((x) => x.name.startsWith('GPT-2 mini'))!;
+  const miniConfig = parseModelConfig(miniShape.config);
+  const mini = CausalLM.random(miniConfig, 1);
+  const prof = await profileStep(mini, miniShape.pairs, miniShape.seq);
+  mini.dispose();
+  results.profile = prof;
+  say(`\n### Kernel time in one GPT-2-mini step (tf.profile, ${info.backend})\n`);
+  say(table(['kernel', 'ms', 'share'], prof));
+  const ba = matmulBeforeAfter(miniConfig, 2 * miniShape.pairs * miniShape.seq);
+  results.matmulBeforeAfter = ba;
+  say('\n### Matmul forward + backward: stock `tf.matMul` vs `matMulFast` (GPT-2-mini shapes)\n');
+  say(table(['product', 'tf.matMul ms', 'matMulFast ms', 'speed-up'], ba));
 
   // 2. Reference cache.
   const tiny = await loadModel(tinyModelDir());
