@@ -51,3 +51,62 @@ describe('patched wasm Slice kernel', () => {
     expect(tf.getBackend()).toBe('wasm');
   });
 });
+
+describe('patched wasm BatchMatMul kernel', () => {
+  it('equals a float64 product on batched shapes above and below its threshold, transposed and broadcast', async () => {
+    await initBackend({ backend: 'wasm' });
+    // [a shape, b shape, transposeA, transposeB]
+    const cases: [number[], number[], boolean, boolean][] = [
+      [[2, 3, 64, 48], [2, 3, 48, 40], false, false], // patched: 6 matrices of 64·48·40 MACs
+      [[5, 40, 64], [5, 64, 24], false, false], // patched, rank 3
+      [[4, 8, 6], [4, 6, 5], false, false], // small: stock loop
+      [[3, 64, 48], [3, 40, 48], false, true], // transposed: stock
+      [[3, 48, 64], [3, 48, 40], true, false], // transposed: stock
+      [[3, 64, 48], [1, 48, 40], false, false], // broadcast batch: stock
+      [[64, 48], [48, 40], false, false], // unbatched: stock (XNNPACK)
+    ];
+    let seed = 1;
+    const rand = () => {
+      seed = (seed * 16807) % 2147483647;
+      return seed / 2147483647 - 0.5;
+    };
+    for (const [sa, sb, ta, tb] of cases) {
+      const av = Array.from({ length: sa.reduce((x, y) => x * y, 1) }, rand);
+      const bv = Array.from({ length: sb.reduce((x, y) => x * y, 1) }, rand);
+      // Float64 oracle on [batch, M, K] · [batch|1, K, N] after applying the transposes.
+      const mat = (v: number[], s: number[], t: boolean, i: number) => {
+        const [r, c] = s.slice(-2) as [number, number];
+        const off = (s.length > 2 && s.slice(0, -2).reduce((x, y) => x * y, 1) > 1 ? i : 0) * r * c;
+        return (p: number, q: number) => (t ? v[off + q * c + p]! : v[off + p * c + q]!);
+      };
+      const M = ta ? sa.at(-1)! : sa.at(-2)!;
+      const K = ta ? sa.at(-2)! : sa.at(-1)!;
+      const N = tb ? sb.at(-2)! : sb.at(-1)!;
+      const batch = Math.max(
+        sa.slice(0, -2).reduce((x, y) => x * y, 1),
+        sb.slice(0, -2).reduce((x, y) => x * y, 1),
+      );
+      const want: number[] = [];
+      for (let i = 0; i < batch; i++) {
+        const A = mat(av, sa, ta, i);
+        const B = mat(bv, sb, tb, i);
+        for (let p = 0; p < M; p++)
+          for (let q = 0; q < N; q++) {
+            let acc = 0;
+            for (let k = 0; k < K; k++) acc += A(p, k) * B(k, q);
+            want.push(acc);
+          }
+      }
+      const before = tf.memory().numTensors;
+      const a = tf.tensor(av, sa);
+      const b = tf.tensor(bv, sb);
+      const c = tf.matMul(a, b, ta, tb);
+      const got = Array.from(c.dataSync());
+      tf.dispose([a, b, c]);
+      expect(tf.memory().numTensors).toBe(before);
+      expect(got.length).toBe(want.length);
+      const worst = Math.max(...got.map((g, i) => Math.abs(g - want[i]!)));
+      expect(worst, `${sa} · ${sb} tA=${ta} tB=${tb}`).toBeLessThan(1e-4);
+    }
+  });
+});

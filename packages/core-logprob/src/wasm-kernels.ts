@@ -3,8 +3,16 @@ import * as tf from '@tensorflow/tfjs-core';
 /** The parts of tfjs-backend-wasm's backend object this module touches. */
 interface WasmBackendLike {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  dataIdMap: { get(id: unknown): { memoryOffset: number } };
-  wasm: { HEAPU8: Uint8Array };
+  dataIdMap: { get(id: unknown): { id: number; memoryOffset: number } };
+  dataIdNextNumber: number;
+  wasm: {
+    HEAPU8: Uint8Array;
+    cwrap(name: string, ret: null, args: string[]): (...a: unknown[]) => void;
+    tfjs: {
+      registerTensor(id: number, size: number, memoryOffset: number): void;
+      disposeData(id: number): void;
+    };
+  };
 }
 
 let patched = false;
@@ -47,4 +55,78 @@ export function patchWasmKernels(): void {
   };
   tf.unregisterKernel('Slice', 'wasm');
   tf.registerKernel({ kernelName: 'Slice', backendName: 'wasm', kernelFunc });
+  patchBatchMatMul();
+}
+
+/** Below ~48k multiply-adds per matrix the per-call cost (~50 µs) outweighs the stock loop. */
+const MIN_MACS_PER_MATRIX = 48 * 1024;
+
+/**
+ * Replaces tfjs-backend-wasm's `BatchMatMul` for untransposed, equally batched operands
+ * (attention's `Q·Kᵀ` and `A·V` once `matMulFast` has materialized the transposes). The
+ * stock kernel sends every batch > 1 to a plain C++ loop (~1 GFLOP/s); only batch 1 goes to
+ * XNNPACK (~20 GFLOP/s). This calls the module's own batch-1 kernel once per matrix on
+ * tensors registered as views into the operands' heap memory: no copies, one output buffer.
+ */
+function patchBatchMatMul(): void {
+  const stock = tf.getKernel('BatchMatMul', 'wasm');
+  if (!stock) return;
+  let wasmBatchMatMul: ((...a: unknown[]) => void) | undefined;
+  const kernelFunc: tf.KernelFunc = (args) => {
+    const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+    const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
+    const backend = args.backend as unknown as WasmBackendLike;
+    const ra = a.shape.length;
+    const rb = b.shape.length;
+    const [M, K] = [a.shape[ra - 2]!, a.shape[ra - 1]!];
+    const N = b.shape[rb - 1]!;
+    const batch = tf.util.sizeFromShape(a.shape.slice(0, -2));
+    if (
+      transposeA ||
+      transposeB ||
+      a.dtype !== 'float32' ||
+      b.dtype !== 'float32' ||
+      ra !== rb ||
+      ra < 3 ||
+      batch < 2 ||
+      !tf.util.arraysEqual(a.shape.slice(0, -2), b.shape.slice(0, -2)) ||
+      b.shape[rb - 2] !== K ||
+      M * K * N < MIN_MACS_PER_MATRIX
+    ) {
+      return stock.kernelFunc(args);
+    }
+    wasmBatchMatMul ??= backend.wasm.cwrap('BatchMatMul', null, [
+      'number',
+      'array',
+      'number',
+      'number',
+      'array',
+      'number',
+      'number',
+      'number',
+      'number',
+    ]);
+    const out = backend.makeOutput([...a.shape.slice(0, -2), M, N], 'float32');
+    // Offsets after makeOutput: allocating may grow (and replace) the heap buffer.
+    const base = [a, b, out].map((t) => backend.dataIdMap.get(t.dataId).memoryOffset);
+    const sizes = [M * K, K * N, M * N];
+    const shapes = [
+      [1, M, K],
+      [1, K, N],
+    ].map((sh) => new Uint8Array(new Int32Array(sh).buffer));
+    const t = backend.wasm.tfjs;
+    for (let i = 0; i < batch; i++) {
+      // Fresh ids every time: XNNPACK caches its packed right operand by tensor id.
+      const ids = sizes.map((size, j) => {
+        const id = backend.dataIdNextNumber++;
+        t.registerTensor(id, size, base[j]! + 4 * i * size);
+        return id;
+      });
+      wasmBatchMatMul(ids[0], shapes[0], 3, ids[1], shapes[1], 3, false, false, ids[2]);
+      for (const id of ids) t.disposeData(id);
+    }
+    return out;
+  };
+  tf.unregisterKernel('BatchMatMul', 'wasm');
+  tf.registerKernel({ kernelName: 'BatchMatMul', backendName: 'wasm', kernelFunc });
 }
