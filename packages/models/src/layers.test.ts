@@ -15,6 +15,15 @@ describe('matMulFast', () => {
         [2, 3, 5, 7],
         [2, 3, 7, 4],
       ],
+      // A few rows against a wide right operand: computed as (op(b)ᵀ·op(a)ᵀ)ᵀ.
+      [
+        [3, 40],
+        [40, 200],
+      ],
+      [
+        [200, 40],
+        [40, 3],
+      ],
     ];
     for (const [sa, sb] of shapes) {
       for (const ta of [false, true]) {

@@ -181,11 +181,33 @@ function swapLast(t: tf.Tensor): tf.Tensor {
 }
 
 /**
+ * `op(a)·op(b)` on wasm without a transposed kernel, choosing which operand XNNPACK packs.
+ * XNNPACK re-packs its right operand on every call with a new tensor (~8–18 ns per element,
+ * more than the product itself when the left operand has few rows), while a transpose costs
+ * ~6–8 ns per element. So when the right operand is the big one (a weight matrix against a
+ * few tokens) this computes `(op(b)ᵀ·op(a)ᵀ)ᵀ` instead: the big operand streams as the left
+ * side — often with no copy at all, since `op(b)ᵀ` is `b` itself when `transposeB` — and only
+ * the small one is packed. Cost model in elements touched: pack = 2, transpose = 1.
+ */
+function wasmProduct(a: tf.Tensor, b: tf.Tensor, transposeA: boolean, transposeB: boolean) {
+  const r = a.rank;
+  const M = a.shape[transposeA ? r - 1 : r - 2]!;
+  const N = b.shape[transposeB ? b.rank - 2 : b.rank - 1]!;
+  const direct = (transposeA ? a.size : 0) + (transposeB ? b.size : 0) + 2 * b.size;
+  const swapped = (transposeB ? 0 : b.size) + (transposeA ? 0 : a.size) + 2 * a.size + M * N;
+  if (r !== 2 || b.rank !== 2 || direct <= swapped) {
+    return tf.matMul(transposeA ? swapLast(a) : a, transposeB ? swapLast(b) : b);
+  }
+  return swapLast(tf.matMul(transposeB ? b : swapLast(b), transposeA ? a : swapLast(a)));
+}
+
+/**
  * `a·b` (optionally transposed) that, on the wasm backend, only ever calls the untransposed
  * matmul kernel: tfjs-wasm's transposed paths (used by `matMul(…, true)` and by the stock
- * MatMul gradient) run ~2.5× slower, while an explicit transpose costs one pass over the
- * operand. The custom gradient keeps every backward matmul on the fast path too. Other
- * backends get plain `tf.matMul`.
+ * MatMul gradient) skip XNNPACK and run ~8× slower, while an explicit transpose costs one
+ * pass over the operand. It also picks the operand order that packs less (see
+ * `wasmProduct`). The custom gradient computes every backward product the same way and
+ * keeps only the inputs alive, not transposed copies. Other backends get plain `tf.matMul`.
  */
 export function matMulFast<T extends tf.Tensor>(
   a: T,
@@ -195,16 +217,20 @@ export function matMulFast<T extends tf.Tensor>(
 ): T {
   if (tf.getBackend() !== 'wasm') return tf.matMul(a, b, transposeA, transposeB) as T;
   const f = tf.customGrad(((x: tf.Tensor, y: tf.Tensor, save: tf.GradSaveFunc) => {
-    const xa = transposeA ? swapLast(x) : x;
-    const yb = transposeB ? swapLast(y) : y;
-    save([xa, yb]);
+    save([x, y]);
     return {
-      value: tf.matMul(xa, yb),
+      value: wasmProduct(x, y, transposeA, transposeB),
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
         const [sa, sb] = saved as [tf.Tensor, tf.Tensor];
         const d = dy as tf.Tensor;
-        let da = tf.matMul(d, swapLast(sb));
-        let db = tf.matMul(swapLast(sa), d);
+        // C = op(A)·op(B): d op(A) = dC·op(B)ᵀ and d op(B) = op(A)ᵀ·dC, transposed back
+        // where the operand itself was transposed.
+        let da = transposeA
+          ? wasmProduct(sb, d, transposeB, true)
+          : wasmProduct(d, sb, false, !transposeB);
+        let db = transposeB
+          ? wasmProduct(d, sa, true, transposeA)
+          : wasmProduct(sa, d, !transposeA, false);
         // Broadcast batch dimensions (a rank-2 operand against rank-4) reduce back to its shape.
         if (da.rank > sa.rank)
           da = tf.sum(
@@ -216,7 +242,7 @@ export function matMulFast<T extends tf.Tensor>(
             db,
             Array.from({ length: db.rank - sb.rank }, (_, i) => i),
           );
-        return [transposeA ? swapLast(da) : da, transposeB ? swapLast(db) : db];
+        return [da, db];
       },
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
