@@ -199,8 +199,10 @@ export class HostAdamW implements Optimizer {
     const decay = 1 - lr * weightDecay;
     this.vars.forEach((w, i) => {
       const g = grads[i]!.dataSync() as Float32Array;
-      // A copy: on the cpu backend dataSync returns the tensor's own storage.
-      const x = (w.dataSync() as Float32Array).slice();
+      // Updated in place: wasm's dataSync already returns a copy of the heap; the cpu
+      // backend's returns the tensor's own storage, so copy there.
+      const raw = w.dataSync() as Float32Array;
+      const x = tf.getBackend() === 'wasm' ? raw : raw.slice();
       adamwInPlace(x, g, this.m[i]!, this.v[i]!, beta1, beta2, eps, decay, stepSize, sbc2);
       const t = tf.tensor(x, w.shape);
       w.assign(t);
