@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """PyTorch-CPU side of bench/train-step.ts: the same architecture (a Hugging Face config.json,
 GPT-2 or Llama family), batch and DPO step (forward + backward + AdamW) on random weights,
-timed with threads = cores. The forwards are tools/torch_reference.py, the code the models
+timed with threads = cores (or the job's "threads"). The forwards are tools/torch_reference.py, the code the models
 package's golden fixtures come from. Prints one JSON line.
 Run by the bench with /usr/bin/python3 (Debian's python3-torch); installs nothing."""
 import json, os, sys, time
@@ -13,7 +13,7 @@ from torch_reference import gpt2_forward, gpt2_weights, llama_forward, llama_wei
 job = json.loads(sys.argv[1])
 cfg, B, T, repeats = job["config"], job["pairs"], job["seq"], job["repeats"]
 torch.manual_seed(0)
-torch.set_num_threads(os.cpu_count() or 1)
+torch.set_num_threads(job.get("threads") or os.cpu_count() or 1)
 if cfg["model_type"] == "gpt2":
     cfg = {"layer_norm_epsilon": 1e-5, **cfg}
     forward, w = gpt2_forward, gpt2_weights(cfg)

@@ -10,6 +10,9 @@
  * measured in this one run.
  *
  *   npm run build && npx tsx bench/train-step.ts [--quick]
+ *
+ * ALIGNJS_BENCH_PYTHON picks the python with torch (default /usr/bin/python3, Debian's);
+ * ALIGNJS_BENCH_TORCH_THREADS sets torch's threads (default: all cores).
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -39,6 +42,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { median, recordResult, table, writeSection } from './util.js';
 
 const quick = process.argv.includes('--quick');
+const PYTHON = process.env.ALIGNJS_BENCH_PYTHON ?? '/usr/bin/python3';
+const TORCH_THREADS = Number(process.env.ALIGNJS_BENCH_TORCH_THREADS ?? 0) || undefined;
 const HERE = dirname(fileURLToPath(import.meta.url));
 const REPEATS = quick ? 2 : 3;
 const lines: string[] = [];
@@ -260,8 +265,7 @@ async function main(): Promise<void> {
 
   // 1. Training step vs PyTorch-CPU: the built-in model's architecture and GPT-2 shapes,
   // random weights on both sides (step time does not depend on the values).
-  const torchOk =
-    spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+  const torchOk = spawnSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
   const gpt2 = (vocab: number, embd: number, layers: number, heads: number) => ({
     model_type: 'gpt2',
     vocab_size: vocab,
@@ -295,10 +299,15 @@ async function main(): Promise<void> {
     let torchCol = ['skipped: torch missing', '–', '–'];
     if (torchOk) {
       const p = spawnSync(
-        '/usr/bin/python3',
+        PYTHON,
         [
           join(HERE, 'torch_step.py'),
-          JSON.stringify({ ...s, repeats: REPEATS, ceilingSizes: CEILING_SIZES }),
+          JSON.stringify({
+            ...s,
+            repeats: REPEATS,
+            ceilingSizes: CEILING_SIZES,
+            threads: TORCH_THREADS,
+          }),
         ],
         { encoding: 'utf8' },
       );
