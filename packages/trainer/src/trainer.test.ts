@@ -12,6 +12,20 @@ import { NonFiniteError, Trainer } from './trainer.js';
 const out = () => mkdtemp(join(tmpdir(), 'alignjs-train-'));
 const quiet = (c: TrainConfig) => makeLogger(join(c.output, 'metrics.jsonl'), 'quiet');
 
+/** Six DPO steps with a checkpoint at step 3: the base config of the resume tests. */
+async function resumableRun() {
+  const data = await writeTestData(8);
+  return {
+    train: data.pairwise,
+    objective: 'dpo',
+    maxSteps: 6,
+    batchSize: 2,
+    learningRate: 1e-3,
+    saveSteps: 3,
+    seed: 5,
+  };
+}
+
 /** Every objective with every data kind it accepts (and the config that kind needs). */
 const COMBOS: [string, keyof Awaited<ReturnType<typeof writeTestData>>, Record<string, unknown>][] =
   [
@@ -103,16 +117,7 @@ describe('end to end through the CLI on the built-in model', () => {
 
 describe('checkpoints', () => {
   it('resuming continues with exactly the losses the uninterrupted run produced', async () => {
-    const data = await writeTestData(8);
-    const base = {
-      train: data.pairwise,
-      objective: 'dpo',
-      maxSteps: 6,
-      batchSize: 2,
-      learningRate: 1e-3,
-      saveSteps: 3,
-      seed: 5,
-    };
+    const base = await resumableRun();
     const full = parseTrainConfig({ ...base, output: await out() });
     const a = new Trainer(full, { logger: quiet(full) });
     const ra = await a.train();
@@ -503,16 +508,7 @@ describe('optimizers', () => {
   });
 
   it('optim: adamw_host trains like adamw_torch, and checkpoints resume across the two', async () => {
-    const data = await writeTestData(8);
-    const base = {
-      train: data.pairwise,
-      objective: 'dpo',
-      maxSteps: 6,
-      batchSize: 2,
-      learningRate: 1e-3,
-      saveSteps: 3,
-      seed: 5,
-    };
+    const base = await resumableRun();
     const run = async (optim: string, resumeFrom?: string) => {
       const cfg = parseTrainConfig({ ...base, optim, output: await out() });
       const t = new Trainer(cfg, { logger: quiet(cfg) });
