@@ -161,13 +161,16 @@ function adamwInPlace(
   sbc2: number,
 ): void {
   const n = x.length;
+  const c1 = 1 - beta1;
+  const c2 = 1 - beta2;
+  const inv = 1 / sbc2;
   for (let k = 0; k < n; k++) {
     const gk = g[k]!;
-    const mk = beta1 * m[k]! + (1 - beta1) * gk;
-    const vk = beta2 * v[k]! + (1 - beta2) * gk * gk;
+    const mk = beta1 * m[k]! + c1 * gk;
+    const vk = beta2 * v[k]! + c2 * gk * gk;
     m[k] = mk;
     v[k] = vk;
-    x[k] = x[k]! * decay - (stepSize * mk) / (Math.sqrt(vk) / sbc2 + eps);
+    x[k] = x[k]! * decay - (stepSize * mk) / (Math.sqrt(vk) * inv + eps);
   }
 }
 

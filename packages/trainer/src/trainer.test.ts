@@ -1,6 +1,7 @@
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { expectClose } from '@alignjs/core-logprob/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { main } from './cli.js';
@@ -468,6 +469,57 @@ describe('harness through the CLI', () => {
 });
 
 describe('optimizers', () => {
+  it('AdamW and HostAdamW follow torch.optim.AdamW (float64 oracle, weight decay on)', async () => {
+    const { AdamW, HostAdamW } = await import('./optim.js');
+    const o = { beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1 };
+    const lr = 0.05;
+    const w0 = [0.5, -1, 2, 0.1];
+    const gradAt = (s: number) => [s - 1, -0.5, 0.25 * s, 3];
+    // torch.optim.AdamW's documented algorithm: θ ← θ − γλθ; m, v moving averages;
+    // θ ← θ − γ·m̂ / (√v̂ + ε) with m̂ = m / (1 − β₁ᵗ), v̂ = v / (1 − β₂ᵗ).
+    const theta = [...w0];
+    const m = w0.map(() => 0);
+    const v = w0.map(() => 0);
+    for (let t = 1; t <= 6; t++) {
+      const g = gradAt(t);
+      for (let k = 0; k < theta.length; k++) {
+        theta[k]! -= lr * o.weightDecay * theta[k]!;
+        m[k] = o.beta1 * m[k]! + (1 - o.beta1) * g[k]!;
+        v[k] = o.beta2 * v[k]! + (1 - o.beta2) * g[k]! ** 2;
+        const mh = m[k]! / (1 - o.beta1 ** t);
+        const vh = v[k]! / (1 - o.beta2 ** t);
+        theta[k]! -= (lr * mh) / (Math.sqrt(vh) + o.eps);
+      }
+    }
+    for (const Opt of [AdamW, HostAdamW]) {
+      const w = tf.variable(tf.tensor1d(w0));
+      const opt = new Opt([w], o);
+      for (let t = 1; t <= 6; t++) {
+        const g = tf.tensor1d(gradAt(t));
+        opt.apply([g], lr);
+        g.dispose();
+      }
+      expectClose(w.dataSync(), theta, { atol: 1e-6, label: Opt.name });
+      opt.dispose();
+      w.dispose();
+    }
+  });
+
+  it('learning-rate schedules match transformers’ (warm-up, linear, cosine, constant)', async () => {
+    const { learningRateAt } = await import('./optim.js');
+    const at = (schedule: 'constant' | 'linear' | 'cosine', step: number) =>
+      learningRateAt(step, { learningRate: 2, schedule, warmupSteps: 2, totalSteps: 10 });
+    // Warm-up: lr·step/warmup; then linear lr·(total − step)/(total − warmup),
+    // cosine lr·½(1 + cos(π·progress)), constant lr.
+    expect([0, 1, 2].map((s) => at('linear', s))).toEqual([0, 1, 2]);
+    expect(at('linear', 6)).toBeCloseTo(1, 12);
+    expect(at('linear', 10)).toBe(0);
+    expect(at('cosine', 6)).toBeCloseTo(1, 12);
+    expect(at('cosine', 4)).toBeCloseTo(1 + Math.cos(Math.PI / 4), 12);
+    expect(at('constant', 9)).toBe(2);
+    expect(at('constant', 1)).toBe(1);
+  });
+
   it('HostAdamW makes the same updates as the device AdamW', async () => {
     const { AdamW, HostAdamW } = await import('./optim.js');
     const mk = () => [
