@@ -69,14 +69,17 @@ function dpoLoss(model: CausalLM, data: Batch, ref: tf.Tensor): tf.Scalar {
   return tf.neg(tf.mean(logSigmoid(tf.mul(0.1, tf.sub(chosen, rejected))))) as tf.Scalar;
 }
 
-/** Median seconds of one DPO step; `reference` also runs a reference forward inside. */
-function dpoStep(
+/**
+ * One DPO training step as a function (`run`), with its batch and optimizer; `reference`
+ * also runs a reference forward inside the step.
+ */
+function makeStep(
   model: CausalLM,
   reference: CausalLM | undefined,
   B: number,
   T: number,
   hostOptimizer = false,
-): number {
+): { run: () => void; dispose: () => void } {
   const data = toTensors(
     buildPairwiseBatch(pairs(model.config.vocabSize, B, T), { padTokenId: 0 }),
   );
@@ -86,9 +89,7 @@ function dpoStep(
     ? new HostAdamW(vars, { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 })
     : undefined;
   const refFixed = tf.randomNormal([2 * B], -40, 5);
-  const times: number[] = [];
-  for (let r = 0; r <= REPEATS; r++) {
-    const t0 = performance.now();
+  const run = () => {
     if (hostOpt) {
       // Moments on the host: device memory holds only weights, gradients and activations.
       const { value, grads } = tf.variableGrads(() => dpoLoss(model, data, refFixed), vars);
@@ -106,11 +107,37 @@ function dpoStep(
         opt.minimize(() => dpoLoss(model, data, ref), true, vars)?.dataSync();
       });
     }
-    if (r > 0) times.push((performance.now() - t0) / 1000);
+  };
+  const dispose = () => {
+    opt.dispose();
+    tf.dispose([refFixed, ...Object.values(data)]);
+  };
+  return { run, dispose };
+}
+
+/**
+ * Median seconds per call of each function, after one warm-up call each. The functions take
+ * turns within every repeat, so drift of a noisy machine hits all of them alike.
+ */
+function interleaved(runs: (() => void)[], repeats = REPEATS): number[] {
+  for (const r of runs) r();
+  const times = runs.map(() => [] as number[]);
+  for (let i = 0; i < repeats; i++) {
+    runs.forEach((r, j) => {
+      const t0 = performance.now();
+      r();
+      times[j]!.push((performance.now() - t0) / 1000);
+    });
   }
-  opt.dispose();
-  tf.dispose([refFixed, ...Object.values(data)]);
-  return median(times);
+  return times.map(median);
+}
+
+/** Median seconds of one DPO step. */
+function dpoStep(model: CausalLM, B: number, T: number, hostOptimizer = false): number {
+  const step = makeStep(model, undefined, B, T, hostOptimizer);
+  const [s] = interleaved([step.run]);
+  step.dispose();
+  return s!;
 }
 
 /**
@@ -295,7 +322,7 @@ async function main(): Promise<void> {
     const host = resolveOptimizer('auto', info.backend, model.numParameters) === 'adamw_host';
     const tokens = 2 * s.pairs * s.seq;
     const flops = stepFlops(config, 2 * s.pairs, s.seq);
-    const ours = dpoStep(model, undefined, s.pairs, s.seq, host);
+    const ours = dpoStep(model, s.pairs, s.seq, host);
     let torchCol = ['skipped: torch missing', '–', '–'];
     if (torchOk) {
       const p = spawnSync(
@@ -376,10 +403,16 @@ async function main(): Promise<void> {
   // 2. Reference cache.
   const tiny = await loadModel(tinyModelDir());
   const ref = tiny.clone({ trainable: false });
-  const cached = dpoStep(tiny, undefined, 8, 48);
-  const live = dpoStep(tiny, ref, 8, 48);
+  const steps = [makeStep(tiny, undefined, 8, 48), makeStep(tiny, ref, 8, 48)];
+  const [cached, live] = interleaved(
+    steps.map((x) => x.run),
+    quick ? 5 : 15,
+  ) as [number, number];
+  for (const x of steps) x.dispose();
   results.refCache = { cachedStepS: cached, liveStepS: live };
-  say('\n### Reference cache (tiny model, 8 pairs × 48 tokens)\n');
+  say(
+    `\n### Reference cache (tiny model, 8 pairs × 48 tokens, median of ${quick ? 5 : 15}, interleaved)\n`,
+  );
   say(
     table(
       ['reference log-probs', 'step s', 'ratio'],
@@ -394,7 +427,7 @@ async function main(): Promise<void> {
   const scale: string[][] = [];
   for (const T of quick ? [32, 64] : [32, 64, 128]) {
     const row = [String(T)];
-    for (const B of quick ? [2, 4] : [2, 4, 8]) row.push(dpoStep(tiny, undefined, B, T).toFixed(3));
+    for (const B of quick ? [2, 4] : [2, 4, 8]) row.push(dpoStep(tiny, B, T).toFixed(3));
     scale.push(row);
   }
   results.scaling = scale;
