@@ -99,3 +99,22 @@ describe('embeddingLookup', () => {
     tf.dispose([w, idt, dyt]);
   });
 });
+
+describe('matMulFast with a broadcast operand', () => {
+  it('reduces the gradient of a rank-2 right operand over the batch dimensions', () => {
+    // Oracle: the same product with b tiled explicitly, through stock ops (tile's gradient sums).
+    const a = tf.randomNormal([2, 3, 5, 7], 0, 1, 'float32', 5);
+    const b = tf.randomNormal([7, 4], 0, 1, 'float32', 6);
+    const w = tf.randomNormal([2, 3, 5, 4], 0, 1, 'float32', 7);
+    const ours = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(matMulFast(x, y), w)));
+    const stock = tf.grads((x: tf.Tensor, y: tf.Tensor) =>
+      tf.sum(tf.mul(tf.matMul(x, tf.tile(tf.reshape(y, [1, 1, 7, 4]), [2, 3, 1, 1])), w)),
+    );
+    const [oa, ob] = ours([a, b]);
+    const [sa, sb] = stock([a, b]);
+    expect(ob!.shape).toEqual([7, 4]);
+    expectClose(oa!.dataSync(), sa!.dataSync(), { atol: 1e-4, rtol: 1e-5, label: 'dA' });
+    expectClose(ob!.dataSync(), sb!.dataSync(), { atol: 1e-4, rtol: 1e-5, label: 'dB' });
+    tf.dispose([a, b, w, oa!, ob!, sa!, sb!]);
+  });
+});
