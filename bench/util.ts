@@ -16,19 +16,27 @@ export function table(head: readonly string[], rows: readonly (readonly string[]
 
 const RESULTS = join(dirname(fileURLToPath(import.meta.url)), 'results.json');
 
+async function readResults(): Promise<Record<string, unknown>> {
+  try {
+    return JSON.parse(await readFile(RESULTS, 'utf8')) as Record<string, unknown>;
+  } catch {
+    return {};
+  }
+}
+
+/** Writes `text` to `path` through a temp file and a rename, so a crash leaves no half file. */
+async function writeAtomic(path: string, text: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}`;
+  await writeFile(tmp, text);
+  await rename(tmp, path);
+}
+
 /** Merges one bench's numbers into bench/results.json (atomically). */
 export async function recordResult(name: string, value: unknown): Promise<void> {
-  let all: Record<string, unknown> = {};
-  try {
-    all = JSON.parse(await readFile(RESULTS, 'utf8')) as Record<string, unknown>;
-  } catch {
-    all = {};
-  }
+  const all = await readResults();
   all[name] = { ...(value as object), at: new Date().toISOString() };
-  await mkdir(dirname(RESULTS), { recursive: true });
-  const tmp = `${RESULTS}.tmp-${process.pid}`;
-  await writeFile(tmp, `${JSON.stringify(all, null, 2)}\n`);
-  await rename(tmp, RESULTS);
+  await writeAtomic(RESULTS, `${JSON.stringify(all, null, 2)}\n`);
 }
 
 const SECTIONS = ['logprobs', 'forward', 'train-step'];
@@ -39,26 +47,17 @@ const MD = join(dirname(fileURLToPath(import.meta.url)), 'results.md');
  * bench/results.md from every bench's latest section, so `npm run bench` leaves one report.
  */
 export async function writeSection(name: string, markdown: string): Promise<void> {
-  let all: Record<string, unknown> = {};
-  try {
-    all = JSON.parse(await readFile(RESULTS, 'utf8')) as Record<string, unknown>;
-  } catch {
-    all = {};
-  }
+  const all = await readResults();
   const sections = { ...((all.sections as Record<string, string>) ?? {}), [name]: markdown };
   all.sections = sections;
-  const tmp = `${RESULTS}.tmp-${process.pid}`;
-  await writeFile(tmp, `${JSON.stringify(all, null, 2)}\n`);
-  await rename(tmp, RESULTS);
+  await writeAtomic(RESULTS, `${JSON.stringify(all, null, 2)}\n`);
   const order = [...SECTIONS, ...Object.keys(sections).filter((k) => !SECTIONS.includes(k))];
   const body = order
     .filter((k) => sections[k])
     .map((k) => sections[k])
     .join('\n\n');
-  const mdTmp = `${MD}.tmp-${process.pid}`;
-  await writeFile(
-    mdTmp,
+  await writeAtomic(
+    MD,
     `# alignjs benchmarks\n\nEach section is the latest run of its script; every ratio is measured within one run.\n\n${body}\n`,
   );
-  await rename(mdTmp, MD);
 }

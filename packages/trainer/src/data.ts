@@ -246,11 +246,13 @@ export function parseRecord(
   }
 }
 
-/** Parses file contents (JSONL, or a JSON array) into validated examples of one kind. */
-export function parseDataset(text: string, path: string, range?: [number, number]): Dataset {
-  const trimmed = text.trimStart();
+/**
+ * The records of a JSONL file, or of a JSON array when the text starts with `[`, each with
+ * its 1-based line (array index + 1 for an array). Malformed JSON names the file and line.
+ */
+function jsonRecords(text: string, path: string): [unknown, number][] {
   const raws: [unknown, number][] = [];
-  if (trimmed.startsWith('[')) {
+  if (text.trimStart().startsWith('[')) {
     let arr: unknown;
     try {
       arr = JSON.parse(text);
@@ -260,16 +262,22 @@ export function parseDataset(text: string, path: string, range?: [number, number
     (arr as unknown[]).forEach((r, i) => {
       raws.push([r, i + 1]);
     });
-  } else {
-    text.split('\n').forEach((l, i) => {
-      if (l.trim() === '') return;
-      try {
-        raws.push([JSON.parse(l), i + 1]);
-      } catch (err) {
-        throw new DataError(path, i + 1, undefined, `malformed JSON (${(err as Error).message})`);
-      }
-    });
+    return raws;
   }
+  text.split('\n').forEach((l, i) => {
+    if (l.trim() === '') return;
+    try {
+      raws.push([JSON.parse(l), i + 1]);
+    } catch (err) {
+      throw new DataError(path, i + 1, undefined, `malformed JSON (${(err as Error).message})`);
+    }
+  });
+  return raws;
+}
+
+/** Parses file contents (JSONL, or a JSON array) into validated examples of one kind. */
+export function parseDataset(text: string, path: string, range?: [number, number]): Dataset {
+  const raws = jsonRecords(text, path);
   if (raws.length === 0) throw new DataError(path, 1, undefined, 'the file has no records');
   const examples = raws.map(([r, line]) => parseRecord(r, path, line, range));
   const kind = examples[0]!.kind;
@@ -319,25 +327,7 @@ export async function loadPrompts(path: string): Promise<{ line: number; prompt:
   } catch (err) {
     throw new Error(`${path}: cannot read the prompts (${(err as Error).message})`);
   }
-  const raws: [unknown, number][] = [];
-  if (text.trimStart().startsWith('[')) {
-    try {
-      (JSON.parse(text) as unknown[]).forEach((r, i) => {
-        raws.push([r, i + 1]);
-      });
-    } catch (err) {
-      throw new DataError(path, 1, undefined, `malformed JSON array (${(err as Error).message})`);
-    }
-  } else {
-    text.split('\n').forEach((l, i) => {
-      if (l.trim() === '') return;
-      try {
-        raws.push([JSON.parse(l), i + 1]);
-      } catch (err) {
-        throw new DataError(path, i + 1, undefined, `malformed JSON (${(err as Error).message})`);
-      }
-    });
-  }
+  const raws = jsonRecords(text, path);
   if (!raws.length) throw new DataError(path, 1, undefined, 'the file has no records');
   return raws.map(([r, line]) => {
     if (!r || typeof r !== 'object')
