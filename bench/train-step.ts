@@ -84,7 +84,7 @@ function makeStep(
     buildPairwiseBatch(pairs(model.config.vocabSize, B, T), { padTokenId: 0 }),
   );
   const vars = model.trainableVariables();
-  const opt = tf.train.adam(1e-5);
+  const opt = hostOptimizer ? undefined : tf.train.adam(1e-5);
   const hostOpt = hostOptimizer
     ? new HostAdamW(vars, { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 })
     : undefined;
@@ -104,12 +104,12 @@ function makeStep(
         const ref = reference
           ? sequenceLogprobs(reference.call, data, { noGrad: true }).responseSum
           : refFixed;
-        opt.minimize(() => dpoLoss(model, data, ref), true, vars)?.dataSync();
+        opt!.minimize(() => dpoLoss(model, data, ref), true, vars)?.dataSync();
       });
     }
   };
   const dispose = () => {
-    opt.dispose();
+    opt?.dispose();
     tf.dispose([refFixed, ...Object.values(data)]);
   };
   return { run, dispose };

@@ -71,7 +71,8 @@ const MIN_MACS_PER_MATRIX = 48 * 1024;
 function patchBatchMatMul(): void {
   const stock = tf.getKernel('BatchMatMul', 'wasm');
   if (!stock) return;
-  let wasmBatchMatMul: ((...a: unknown[]) => void) | undefined;
+  // One wrapper per wasm module: a re-created backend brings a new module.
+  const wrappers = new WeakMap<object, (...a: unknown[]) => void>();
   const kernelFunc: tf.KernelFunc = (args) => {
     const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
     const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
@@ -95,17 +96,21 @@ function patchBatchMatMul(): void {
     ) {
       return stock.kernelFunc(args);
     }
-    wasmBatchMatMul ??= backend.wasm.cwrap('BatchMatMul', null, [
-      'number',
-      'array',
-      'number',
-      'number',
-      'array',
-      'number',
-      'number',
-      'number',
-      'number',
-    ]);
+    let wasmBatchMatMul = wrappers.get(backend.wasm);
+    if (!wasmBatchMatMul) {
+      wasmBatchMatMul = backend.wasm.cwrap('BatchMatMul', null, [
+        'number',
+        'array',
+        'number',
+        'number',
+        'array',
+        'number',
+        'number',
+        'number',
+        'number',
+      ]);
+      wrappers.set(backend.wasm, wasmBatchMatMul);
+    }
     const out = backend.makeOutput([...a.shape.slice(0, -2), M, N], 'float32');
     // Offsets after makeOutput: allocating may grow (and replace) the heap buffer.
     const base = [a, b, out].map((t) => backend.dataIdMap.get(t.dataId).memoryOffset);
