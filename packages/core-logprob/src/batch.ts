@@ -24,6 +24,11 @@ export interface BatchOptions {
 export interface TokenExample {
   prompt: readonly number[];
   response: readonly number[];
+  /**
+   * LD-DPO (TRL `ld_alpha`): response tokens from index `after` on (0-based, after
+   * truncation) weigh `alpha` in the response log-prob sum; earlier ones weigh 1
+   */
+  tailWeight?: { after: number; alpha: number };
 }
 
 /** A padded batch on the host, before it becomes tensors. Row-major `[B, T]` arrays. */
@@ -40,6 +45,8 @@ export interface TokenBatchData {
   responseLengths: number[];
   /** whether the row lost tokens to truncation */
   truncated: boolean[];
+  /** per-position weight of response tokens in the sums (only when an example has `tailWeight`) */
+  responseWeights?: Float32Array;
 }
 
 /** The tensors a causal model and the log-prob functions consume. */
@@ -50,6 +57,8 @@ export interface TokenBatch {
   attentionMask: tf.Tensor2D;
   /** [B, T] int32, SEGMENT ids */
   segments: tf.Tensor2D;
+  /** [B, T] float32 weights of response tokens in the sums (LD-DPO); absent = all 1 */
+  responseWeights?: tf.Tensor2D;
 }
 
 function checkInt(name: string, v: number | undefined, min: number): void {
@@ -128,13 +137,15 @@ export function buildBatch(examples: readonly TokenExample[], opts: BatchOptions
         }
       }
     }
-    return truncateExample(ex, { ...opts, truncationMode: mode });
+    return { ...truncateExample(ex, { ...opts, truncationMode: mode }), tail: ex.tailWeight };
   });
   const B = rows.length;
   const T = Math.max(...rows.map((r) => r.prompt.length + r.response.length));
   const inputIds = new Int32Array(B * T).fill(opts.padTokenId);
   const attentionMask = new Int32Array(B * T);
   const segments = new Int32Array(B * T);
+  const weighted = rows.some((r) => r.tail);
+  const responseWeights = weighted ? new Float32Array(B * T) : undefined;
   rows.forEach((r, b) => {
     const n = r.prompt.length + r.response.length;
     const start = padding === 'left' ? T - n : 0;
@@ -144,6 +155,10 @@ export function buildBatch(examples: readonly TokenExample[], opts: BatchOptions
       inputIds[at] = ids[k]!;
       attentionMask[at] = 1;
       segments[at] = k < r.prompt.length ? SEGMENT.prompt : SEGMENT.response;
+      if (responseWeights && k >= r.prompt.length) {
+        const j = k - r.prompt.length;
+        responseWeights[at] = r.tail && j >= r.tail.after ? r.tail.alpha : 1;
+      }
     }
   });
   return {
@@ -155,6 +170,7 @@ export function buildBatch(examples: readonly TokenExample[], opts: BatchOptions
     promptLengths: rows.map((r) => r.prompt.length),
     responseLengths: rows.map((r) => r.response.length),
     truncated: rows.map((r) => r.truncated),
+    ...(responseWeights ? { responseWeights } : {}),
   };
 }
 
@@ -165,11 +181,14 @@ export function toTensors(data: TokenBatchData): TokenBatch {
     inputIds: tf.tensor2d(data.inputIds, shape, 'int32'),
     attentionMask: tf.tensor2d(data.attentionMask, shape, 'int32'),
     segments: tf.tensor2d(data.segments, shape, 'int32'),
+    ...(data.responseWeights
+      ? { responseWeights: tf.tensor2d(data.responseWeights, shape, 'float32') }
+      : {}),
   };
 }
 
 export function disposeBatch(batch: TokenBatch): void {
-  tf.dispose([batch.inputIds, batch.attentionMask, batch.segments]);
+  tf.dispose(Object.values(batch));
 }
 
 /** A pairwise example as TRL's DPO data has it, tokenized. */

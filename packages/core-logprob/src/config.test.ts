@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseWith } from './config.js';
+import { parseWith, suggest } from './config.js';
 
 const read = (raw: unknown) =>
   parseWith('demo', raw, (r) => ({
@@ -30,9 +30,16 @@ describe('config reader', () => {
     expect(() => read({ flag: 1 })).toThrow(/field 'flag' must be true or false/);
     expect(() => read({ range: [3, 1] })).toThrow(/field 'range' must be \[low, high\]/);
     expect(() => read({ betta: 1 })).toThrow(
-      /unknown field 'betta' \(known: beta, eps, mode, flag, range\)/,
+      /unknown field 'betta' \(known: beta, eps, mode, flag, range\); did you mean 'beta'\?/,
     );
     expect(() => read([1])).toThrow(/expected an object, got an array/);
     expect(() => read({ beta: Number.NaN })).toThrow(/field 'beta'/);
+  });
+
+  it('suggests the nearest name, ignoring case and underscores', () => {
+    expect(suggest('label_smoothing', ['beta', 'labelSmoothing'])).toBe(
+      "; did you mean 'labelSmoothing'?",
+    );
+    expect(suggest('zzz', ['beta'])).toBe('');
   });
 });

@@ -1,3 +1,32 @@
+/** Levenshtein distance, for "did you mean" suggestions. */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = d[0]!;
+    d[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = d[j]!;
+      d[j] = Math.min(d[j]! + 1, d[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return d[b.length]!;
+}
+
+/**
+ * `; did you mean 'x'?` for the closest candidate within 2 edits (case-insensitive, `_`
+ * ignored, so TRL's `label_smoothing` finds `labelSmoothing`), else ''.
+ */
+export function suggest(name: string, candidates: readonly string[]): string {
+  const norm = (x: string) => x.toLowerCase().replace(/_/g, '');
+  let best: [string, number] | undefined;
+  for (const c of candidates) {
+    const dist = editDistance(norm(name), norm(c));
+    if (dist <= 2 && (!best || dist < best[1])) best = [c, dist];
+  }
+  return best ? `; did you mean '${best[0]}'?` : '';
+}
+
 /** Bounds for a numeric config field. */
 export interface NumberBounds {
   /** inclusive lower bound */
@@ -133,7 +162,7 @@ export class ConfigReader {
     for (const k of Object.keys(this.obj)) {
       if (!this.seen.has(k)) {
         throw new Error(
-          `${this.objective} config: unknown field '${k}' (known: ${[...this.seen].join(', ') || 'none'})`,
+          `${this.objective} config: unknown field '${k}' (known: ${[...this.seen].join(', ') || 'none'})${suggest(k, [...this.seen])}`,
         );
       }
     }

@@ -2,6 +2,7 @@ import './gradients.js';
 
 export * from './backend.js';
 export * from './batch.js';
+export * from './compose.js';
 export * from './config.js';
 export * from './grad.js';
 export * from './logprobs.js';

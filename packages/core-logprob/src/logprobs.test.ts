@@ -194,6 +194,60 @@ describe.each(backends)('log-probs on %s', (backend) => {
     disposeBatch(batch);
   });
 
+  for (const padding of ['right', 'left'] as const) {
+    it(`LD-DPO tail weights and WPO aligned means equal float64 oracles (${padding} padding)`, () => {
+      const ex: TokenExample[] = [
+        { prompt: [1, 4, 2], response: [5, 6, 7, 3], tailWeight: { after: 2, alpha: 0.3 } },
+        { prompt: [1], response: [8, 9], tailWeight: { after: 2, alpha: 0.3 } },
+        { prompt: [1, 2], response: [6, 2, 9] },
+      ];
+      const data = buildBatch(ex, { padTokenId: 0, padding });
+      const { batchSize: B, seqLen: T } = data;
+      const V = 11;
+      const logits64 = randomLogits(B, T, V, 13);
+      const batch = toTensors(data);
+      const logits = tf.tensor3d(logits64);
+      const lp = expectNoLeaks(() =>
+        sequenceLogprobsFromLogits(logits, batch, { chunkSize: 2, wpo: true }),
+      );
+      for (let b = 0; b < B; b++) {
+        const start = padding === 'left' ? T - ex[b]!.prompt.length - ex[b]!.response.length : 0;
+        let sum = 0;
+        let aligned = 0;
+        ex[b]!.response.forEach((id, j) => {
+          const t = start + ex[b]!.prompt.length + j; // position of response token j
+          const row = logits64[b]![t - 1]!;
+          const l = row[id]! - logSumExp64(row);
+          const w = ex[b]!.tailWeight && j >= ex[b]!.tailWeight!.after ? 0.3 : 1;
+          sum += w * l;
+          aligned += l - (logSumExp64(row.map((z) => 2 * z)) - 2 * logSumExp64(row));
+        });
+        const n = ex[b]!.response.length;
+        expectClose(lp.responseSum.dataSync()[b]!, sum, { atol: 1e-5, label: `sum ${b}` });
+        expectClose(lp.responseLength.dataSync()[b]!, n, { atol: 0, label: `len ${b}` });
+        expectClose(lp.responseWpoMean!.dataSync()[b]!, aligned / n, {
+          atol: 1e-5,
+          label: `wpo ${b}`,
+        });
+      }
+      // WPO means carry no gradient: adding them leaves the gradient of the sums unchanged
+      const gradOf = (withWpo: boolean) =>
+        tf.grad((x: tf.Tensor) => {
+          const r = sequenceLogprobsFromLogits(x as tf.Tensor3D, batch, { wpo: true });
+          return withWpo
+            ? tf.add(tf.sum(r.responseSum), tf.sum(r.responseWpoMean!))
+            : tf.sum(r.responseSum);
+        })(logits);
+      const [g, g0] = [gradOf(true), gradOf(false)];
+      expect(Array.from(g.dataSync())).toEqual(Array.from(g0.dataSync()));
+      tf.dispose(g0);
+      tf.dispose(g);
+      disposeLogprobs(lp);
+      logits.dispose();
+      disposeBatch(batch);
+    });
+  }
+
   it('rejects a row with nothing to score', () => {
     const batch = {
       inputIds: tf.tensor2d(

@@ -1,11 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { SEGMENT, type TokenBatch } from './batch.js';
-import { stopGradient } from './grad.js';
+import { detach, stopGradient } from './grad.js';
 
 /** Any causal language model: `[B, T]` ids and mask in, `[B, T, V]` next-token logits out. */
 export type CausalLM = (inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D) => tf.Tensor3D;
 
 export interface LogprobOptions {
+  /** also compute {@link SequenceLogprobs.responseWpoMean} (WPO weights) */
+  wpo?: boolean;
   /**
    * Time positions per chunk. Peak extra memory is about one `[B, chunk, V]` block instead
    * of a full `[B, T, V]` log-softmax copy. Default 64; `Infinity` computes in one block.
@@ -29,6 +31,11 @@ export interface SequenceLogprobs {
   promptLength: tf.Tensor1D;
   /** [B] promptSum / max(promptLength, 1) */
   promptMean: tf.Tensor1D;
+  /**
+   * [B] WPO's mean aligned log-prob of the response (only with the `wpo` option), no gradient:
+   * mean over response tokens of `log p(y_t) − log Σ_v p(v)²`
+   */
+  responseWpoMean?: tf.Tensor1D;
 }
 
 const DEFAULT_CHUNK = 64;
@@ -145,6 +152,36 @@ export function tokenLogprobs(
   });
 }
 
+/**
+ * WPO's per-position denominator `log Σ_v p(v)² = lse(2z) − 2·lse(z)` of the distribution
+ * that predicts token t (from the logits at t − 1; position 0 gets 0), computed off the tape
+ * in row chunks so no more than one `[B·chunk, V]` block lives at a time.
+ *
+ * @param logits [B, T, V]
+ * @returns      [B, T]
+ */
+export function wpoLogDenominators(logits: tf.Tensor3D, options?: LogprobOptions): tf.Tensor2D {
+  return detach(() => {
+    const [B, T, V] = logits.shape;
+    const N = B * T;
+    const rows = chunkOf(options, T) * B;
+    const flat = tf.reshape(logits, [N, V]);
+    const parts: tf.Tensor[] = [];
+    for (let s = 0; s < N; s += rows) {
+      const c = Math.min(rows, N - s);
+      parts.push(
+        tf.tidy(() => {
+          const z = tf.slice(flat, [s, 0], [c, V]);
+          return tf.sub(tf.logSumExp(tf.mul(z, 2), 1), tf.mul(2, tf.logSumExp(z, 1)));
+        }),
+      );
+    }
+    const d = tf.reshape(parts.length === 1 ? parts[0]! : tf.concat(parts, 0), [B, T]);
+    if (T < 2) return tf.zerosLike(d) as tf.Tensor2D;
+    return tf.concat([tf.zeros([B, 1]), tf.slice(d, [0, 0], [B, T - 1])], 1) as tf.Tensor2D;
+  });
+}
+
 /** [B, T] float: 1 where token t and token t−1 are both real (t ≥ 1), i.e. t can be scored. */
 export function scoredMask(attentionMask: tf.Tensor2D): tf.Tensor2D {
   return tf.tidy(() => {
@@ -188,8 +225,23 @@ export function sequenceLogprobsFromLogits(
     const seg = batch.segments;
     const respMask = tf.mul(scored, tf.cast(tf.equal(seg, SEGMENT.response), 'float32'));
     const promptMask = tf.mul(scored, tf.cast(tf.equal(seg, SEGMENT.prompt), 'float32'));
-    const responseSum = tf.sum(tf.mul(tokenLogps, respMask), 1) as tf.Tensor1D;
+    const weights = batch.responseWeights ? tf.mul(respMask, batch.responseWeights) : respMask;
+    const responseSum = tf.sum(tf.mul(tokenLogps, weights), 1) as tf.Tensor1D;
     const responseLength = tf.sum(respMask, 1) as tf.Tensor1D;
+    const wpo = options?.wpo
+      ? {
+          responseWpoMean: detach(
+            () =>
+              tf.div(
+                tf.sum(
+                  tf.mul(tf.sub(tokenLogps, wpoLogDenominators(logits, options)), respMask),
+                  1,
+                ),
+                tf.maximum(responseLength, 1),
+              ) as tf.Tensor1D,
+          ),
+        }
+      : {};
     const promptSum = tf.sum(tf.mul(tokenLogps, promptMask), 1) as tf.Tensor1D;
     const promptLength = tf.sum(promptMask, 1) as tf.Tensor1D;
     return {
@@ -200,6 +252,7 @@ export function sequenceLogprobsFromLogits(
       promptSum,
       promptLength,
       promptMean: tf.div(promptSum, tf.maximum(promptLength, 1)) as tf.Tensor1D,
+      ...wpo,
     };
   });
   try {

@@ -30,6 +30,12 @@ export interface PairwiseInputs {
   /** data scores on the dataset's own scale (Uni-DPO, PRO) */
   chosenScores?: tf.Tensor1D;
   rejectedScores?: tf.Tensor1D;
+  /**
+   * WPO (`needs.wpoWeights`): per response, the mean over its tokens of
+   * `log p(y_t) − log Σ_v p(v)²` under the policy, computed without gradient
+   */
+  chosenWpoLogps?: tf.Tensor1D;
+  rejectedWpoLogps?: tf.Tensor1D;
 }
 
 /** One response per row (binary or scored feedback), every tensor `[B]`. */
@@ -95,6 +101,13 @@ export interface ObjectiveNeeds {
   lengthNormalized: boolean;
   /** KTO-style mismatched pairs for a KL estimate */
   mismatchedPairs: boolean;
+  /**
+   * LD-DPO (TRL `ld_alpha`, pairwise only): response log-prob sums, policy and reference,
+   * weigh tokens past the pair's shared length min(|y_w|, |y_l|) by this α. Absent: plain sums.
+   */
+  ldAlpha?: number;
+  /** WPO: the trainer supplies `chosenWpoLogps` / `rejectedWpoLogps` */
+  wpoWeights?: boolean;
 }
 
 /** What `loss` returns: a scalar to minimize and detached metrics as plain numbers. */

@@ -1,16 +1,10 @@
 import {
-  type ConfigReader,
   computeLoss,
   meanLogps,
   meanWhere,
   type Objective,
-  type ObjectiveNeeds,
-  PAIRWISE_METRIC_NAMES,
-  type PairwiseInputs,
-  pairwiseMetricTensors,
   parseWith,
   requirePositive,
-  stopGradient,
 } from '@alignjs/core-logprob';
 import * as tf from '@tensorflow/tfjs-core';
 import { ktoTerms } from './kto.js';
@@ -18,90 +12,50 @@ import {
   hingeLosses,
   ipoLosses,
   ncaPairLosses,
-  pairLogRatios,
   robustLosses,
   sigmoidLosses,
   simpoLosses,
 } from './pairwise.js';
+import {
+  type ModifierSupport,
+  PAIRWISE_NEEDS,
+  pairwiseObjective,
+  type RatioModifiers,
+  ratioRewards,
+  readBeta,
+  readModifiers,
+  readSmoothing,
+} from './pairwise-objective.js';
 
-export const PAIRWISE_METRICS = [...PAIRWISE_METRIC_NAMES] as const;
+import {
+  aotObjective,
+  aotUnpairedObjective,
+  apoDownObjective,
+  apoZeroObjective,
+  bcoPairObjective,
+  cpoObjective,
+  discopopObjective,
+  exoPairObjective,
+  orpoObjective,
+  sftObjective,
+  sigmoidNormObjective,
+  sppoHardObjective,
+} from './trl-objectives.js';
 
-const NEEDS: ObjectiveNeeds = {
-  inputs: 'pairwise',
-  reference: true,
-  promptLogps: false,
-  crossPairs: false,
-  rewards: false,
-  lengthNormalized: false,
-  mismatchedPairs: false,
+export { PAIRWISE_METRICS } from './pairwise-objective.js';
+
+const NEEDS = PAIRWISE_NEEDS;
+const beta = readBeta;
+const smoothing = readSmoothing;
+/** Every TRL modifier (f-divergences too): TRL's `sigmoid`, `hinge`, `ipo`, `robust`. */
+const ALL: ModifierSupport = {
+  fDivergence: true,
+  weighting: true,
+  ldAlpha: true,
+  referenceFree: true,
 };
 
-interface PairwiseSpec<C extends object> {
-  name: string;
-  description: string;
-  read: (r: ConfigReader) => C;
-  needs?: Partial<ObjectiveNeeds>;
-  /** per-example losses and the implicit rewards reported as metrics */
-  terms: (
-    p: PairwiseInputs,
-    c: Readonly<C>,
-  ) => { losses: tf.Tensor1D; chosen: tf.Tensor1D; rejected: tf.Tensor1D };
-}
-
-function pairwiseObjective<C extends object>(spec: PairwiseSpec<C>): Objective<C> {
-  const needs = Object.freeze({ ...NEEDS, ...spec.needs });
-  const objective: Objective<C> = {
-    name: spec.name,
-    description: spec.description,
-    feedback: ['pairwise'] as const,
-    metricNames: PAIRWISE_METRICS,
-    parseConfig: (raw: unknown) => parseWith(spec.name, raw, spec.read),
-    feedbackFor: () => ['pairwise'] as const,
-    needs: () => needs,
-    loss(inputs, config) {
-      return computeLoss(spec.name, inputs, 'pairwise', (p) => {
-        const t = spec.terms(p, config);
-        const chosen = stopGradient(t.chosen);
-        const rejected = stopGradient(t.rejected);
-        return {
-          loss: tf.mean(t.losses) as tf.Scalar,
-          metrics: pairwiseMetricTensors(
-            chosen,
-            rejected,
-            p.policyChosenLogps,
-            p.policyRejectedLogps,
-          ),
-        };
-      });
-    },
-  };
-  return Object.freeze(objective);
-}
-
-const beta = (r: ConfigReader, fallback = 0.1) => r.number('beta', fallback, { gt: 0 });
-const smoothing = (r: ConfigReader, fallback: number) =>
-  r.number('labelSmoothing', fallback, { min: 0, lt: 0.5 });
-
-/** Sigmoid-family terms on summed log-ratios (DPO, cDPO, robust, hinge). */
-function sumRatioTerms(
-  name: string,
-  p: PairwiseInputs,
-  b: number,
-  losses: (delta: tf.Tensor1D) => tf.Tensor1D,
-) {
-  const { chosen, rejected } = pairLogRatios(name, p, 'sum');
-  return {
-    losses: losses(tf.sub(chosen, rejected)),
-    chosen: tf.mul(b, chosen),
-    rejected: tf.mul(b, rejected),
-  } as {
-    losses: tf.Tensor1D;
-    chosen: tf.Tensor1D;
-    rejected: tf.Tensor1D;
-  };
-}
-
-export interface DpoConfig {
+export interface DpoConfig extends RatioModifiers {
   /** β > 0, default 0.1 */
   beta: number;
   /** ε ∈ [0, 0.5), default 0 (plain DPO) */
@@ -112,30 +66,36 @@ export interface DpoConfig {
 export const dpoObjective: Objective<DpoConfig> = pairwiseObjective({
   name: 'dpo',
   description: 'DPO (sigmoid loss on the implicit reward margin), Rafailov et al. 2023',
-  read: (r) => ({ beta: beta(r), labelSmoothing: smoothing(r, 0) }),
-  terms: (p, c) =>
-    sumRatioTerms('dpo', p, c.beta, (d) => sigmoidLosses(d, c.beta, c.labelSmoothing)),
+  read: (r) => ({ beta: beta(r), labelSmoothing: smoothing(r, 0), ...readModifiers(r, ALL) }),
+  terms: (_p, c, ratios) => ({
+    losses: sigmoidLosses(ratios().delta, c.beta, c.labelSmoothing),
+    ...ratioRewards(ratios(), c.beta),
+  }),
 });
 
 /** `cdpo`: conservative DPO, DPO with label smoothing ε (default 0.1). */
 export const cdpoObjective: Objective<DpoConfig> = pairwiseObjective({
   name: 'cdpo',
   description: 'conservative DPO: DPO with label smoothing ε (Mitchell 2023)',
-  read: (r) => ({ beta: beta(r), labelSmoothing: smoothing(r, 0.1) }),
-  terms: (p, c) =>
-    sumRatioTerms('cdpo', p, c.beta, (d) => sigmoidLosses(d, c.beta, c.labelSmoothing)),
+  read: (r) => ({ beta: beta(r), labelSmoothing: smoothing(r, 0.1), ...readModifiers(r, ALL) }),
+  terms: (_p, c, ratios) => ({
+    losses: sigmoidLosses(ratios().delta, c.beta, c.labelSmoothing),
+    ...ratioRewards(ratios(), c.beta),
+  }),
 });
 
 /** `robust`: `[−(1−ε)logσ(βΔ) + ε·logσ(−βΔ)]/(1−2ε)` (default ε 0.1). */
 export const robustObjective: Objective<DpoConfig> = pairwiseObjective({
   name: 'robust',
   description: 'robust DPO, unbiased under label-flip noise ε (Chowdhury et al. 2024)',
-  read: (r) => ({ beta: beta(r), labelSmoothing: smoothing(r, 0.1) }),
-  terms: (p, c) =>
-    sumRatioTerms('robust', p, c.beta, (d) => robustLosses(d, c.beta, c.labelSmoothing)),
+  read: (r) => ({ beta: beta(r), labelSmoothing: smoothing(r, 0.1), ...readModifiers(r, ALL) }),
+  terms: (_p, c, ratios) => ({
+    losses: robustLosses(ratios().delta, c.beta, c.labelSmoothing),
+    ...ratioRewards(ratios(), c.beta),
+  }),
 });
 
-export interface BetaConfig {
+export interface BetaConfig extends RatioModifiers {
   /** β > 0, default 0.1 */
   beta: number;
 }
@@ -144,23 +104,28 @@ export interface BetaConfig {
 export const hingeObjective: Objective<BetaConfig> = pairwiseObjective({
   name: 'hinge',
   description: 'hinge loss on the log-ratio margin (SLiC, Zhao et al. 2023)',
-  read: (r) => ({ beta: beta(r) }),
-  terms: (p, c) => sumRatioTerms('hinge', p, c.beta, (d) => hingeLosses(d, c.beta)),
+  read: (r) => ({ beta: beta(r), ...readModifiers(r, ALL) }),
+  terms: (_p, c, ratios) => ({
+    losses: hingeLosses(ratios().delta, c.beta),
+    ...ratioRewards(ratios(), c.beta),
+  }),
 });
 
-/** `ipo`: `(Δ̄ − 1/(2τ))²`, τ = β, Δ̄ from mean token log-probs. */
+/** `ipo`: `(Δ̄ − 1/(2τ))²`, τ = β, Δ̄ = s(ρ_w)/|y_w| − s(ρ_l)/|y_l| (mean token log-ratios). */
 export const ipoObjective: Objective<BetaConfig> = pairwiseObjective({
   name: 'ipo',
   description: 'IPO: squared loss on the length-normalized log-ratio margin (Azar et al. 2023)',
-  read: (r) => ({ beta: beta(r) }),
+  read: (r) => ({ beta: beta(r), ...readModifiers(r, ALL) }),
   needs: { lengthNormalized: true },
-  terms: (p, c) => {
-    const { chosen, rejected } = pairLogRatios('ipo', p, 'mean');
-    return {
-      losses: ipoLosses(tf.sub(chosen, rejected), c.beta),
-      chosen: tf.mul(c.beta, chosen),
-      rejected: tf.mul(c.beta, rejected),
-    };
+  terms: (p, c, ratios) => {
+    requirePositive('ipo', 'chosenLengths', p.chosenLengths);
+    requirePositive('ipo', 'rejectedLengths', p.rejectedLengths);
+    const x = ratios();
+    const delta = tf.sub(
+      tf.div(x.chosenScore, p.chosenLengths),
+      tf.div(x.rejectedScore, p.rejectedLengths),
+    ) as tf.Tensor1D;
+    return { losses: ipoLosses(delta, c.beta), ...ratioRewards(x, c.beta) };
   },
 });
 
@@ -168,21 +133,20 @@ export const ipoObjective: Objective<BetaConfig> = pairwiseObjective({
 export const ncaPairObjective: Objective<BetaConfig> = pairwiseObjective({
   name: 'nca_pair',
   description: 'NCA on pairs: noise-contrastive alignment (Chen et al. 2024)',
-  read: (r) => ({ beta: beta(r) }),
-  terms: (p, c) => {
-    const { chosen, rejected } = pairLogRatios('nca_pair', p, 'sum');
-    return {
-      losses: ncaPairLosses(chosen, rejected, c.beta),
-      chosen: tf.mul(c.beta, chosen),
-      rejected: tf.mul(c.beta, rejected),
-    };
+  read: (r) => ({
+    beta: beta(r),
+    ...readModifiers(r, { weighting: true, ldAlpha: true, referenceFree: true }),
+  }),
+  terms: (_p, c, ratios) => {
+    const x = ratios();
+    return { losses: ncaPairLosses(x.chosen, x.rejected, c.beta), ...ratioRewards(x, c.beta) };
   },
 });
 
-export interface SimpoConfig {
+export interface SimpoConfig extends RatioModifiers {
   /** β > 0, default 2.0 (SimPO paper) */
   beta: number;
-  /** target margin γ ≥ 0, default 1.0 (γ/β = 0.5, TRL's `simpo_gamma`) */
+  /** target margin γ ≥ 0, default 1.0 (TRL CPO's `simpo_gamma` is this γ) */
   gamma: number;
 }
 
@@ -190,7 +154,11 @@ export interface SimpoConfig {
 export const simpoObjective: Objective<SimpoConfig> = pairwiseObjective({
   name: 'simpo',
   description: 'SimPO: reference-free, length-normalized margin loss (Meng et al. 2024)',
-  read: (r) => ({ beta: beta(r, 2.0), gamma: r.number('gamma', 1.0, { min: 0 }) }),
+  read: (r) => ({
+    beta: beta(r, 2.0),
+    gamma: r.number('gamma', 1.0, { min: 0 }),
+    ...readModifiers(r, {}),
+  }),
   needs: { reference: false, lengthNormalized: true },
   terms: (p, c) => {
     requirePositive('simpo', 'chosenLengths', p.chosenLengths);
@@ -270,4 +238,16 @@ export const dpoObjectives = {
   simpo: simpoObjective,
   nca_pair: ncaPairObjective,
   kto: ktoObjective,
+  exo_pair: exoPairObjective,
+  bco_pair: bcoPairObjective,
+  sppo_hard: sppoHardObjective,
+  aot: aotObjective,
+  aot_unpaired: aotUnpairedObjective,
+  apo_zero: apoZeroObjective,
+  apo_down: apoDownObjective,
+  discopop: discopopObjective,
+  sigmoid_norm: sigmoidNormObjective,
+  sft: sftObjective,
+  orpo: orpoObjective,
+  cpo: cpoObjective,
 } as const;

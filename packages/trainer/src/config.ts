@@ -1,5 +1,6 @@
 import { ConfigReader } from '@alignjs/core-logprob';
 import type { LoraConfig } from '@alignjs/models';
+import { camelConfig, type PartSpec, partsFromTrl } from './objectives.js';
 import type { OptimizerName, Schedule } from './optim.js';
 
 /** A training run: every field documented in the package README. */
@@ -15,7 +16,10 @@ export interface TrainConfig {
   evalFraction: number;
   /** declared range of raw scores in the data, checked per record */
   scoreRange?: [number, number];
-  /** the objective by name and its own config block */
+  /**
+   * the objective by name and its own config block; a weighted combination is
+   * `{name: 'weighted', config: {parts: [{name, weight, config}, …]}}`
+   */
   objective: { name: string; config: Record<string, unknown> };
   /** output directory: checkpoints, metrics.jsonl, report.html, final model */
   output: string;
@@ -54,6 +58,12 @@ export interface TrainConfig {
   online?: { samplesPerPrompt: number; maxNewTokens: number; temperature: number };
   /** on-disk reference log-prob cache (default: <output>/ref-logps.json) */
   refCache?: string;
+  /** TR-DPO (TRL `sync_ref_model`): mix the policy into the reference during training */
+  syncRefModel: boolean;
+  /** TRL `ref_model_mixup_alpha`: π_ref ← α·π_θ + (1 − α)·π_ref, default 0.6 */
+  refModelMixupAlpha: number;
+  /** TRL `ref_model_sync_steps`: optimizer steps between syncs, default 512 */
+  refModelSyncSteps: number;
 }
 
 /** Parses and validates a training config (from YAML/JSON or code); errors name the field. */
@@ -70,21 +80,7 @@ export function parseTrainConfig(raw: unknown, source = 'config'): TrainConfig {
     return v as string;
   };
   const obj = (raw ?? {}) as Record<string, unknown>;
-  const objectiveRaw = obj.objective;
-  const objective =
-    typeof objectiveRaw === 'string'
-      ? { name: objectiveRaw, config: {} }
-      : objectiveRaw &&
-          typeof objectiveRaw === 'object' &&
-          typeof (objectiveRaw as { name?: unknown }).name === 'string'
-        ? {
-            name: (objectiveRaw as { name: string }).name,
-            config: ((objectiveRaw as { config?: unknown }).config ?? {}) as Record<
-              string,
-              unknown
-            >,
-          }
-        : r.fail('objective', "is required: a name ('dpo') or {name, config}");
+  const objective = parseObjectiveSpec(obj.objective, (m) => r.fail('objective', m));
   const lora = obj.lora as Record<string, unknown> | undefined;
   const cfg: TrainConfig = {
     model: str('model', false) ?? 'builtin:tiny',
@@ -118,6 +114,9 @@ export function parseTrainConfig(raw: unknown, source = 'config'): TrainConfig {
     rewardModule: str('rewardModule', false),
     rewardModel: str('rewardModel', false),
     refCache: str('refCache', false),
+    syncRefModel: r.boolean('syncRefModel', false),
+    refModelMixupAlpha: r.number('refModelMixupAlpha', 0.6, { min: 0, max: 1 }),
+    refModelSyncSteps: r.number('refModelSyncSteps', 512, { min: 1, integer: true }),
   };
   if (lora !== undefined) {
     cfg.lora = r.nested('lora', (l) => ({
@@ -159,4 +158,89 @@ export function parseTrainConfig(raw: unknown, source = 'config'): TrainConfig {
     r.fail('rewardModel', 'and rewardModule are exclusive: give one source of rewards');
   r.done();
   return cfg;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * The `objective` field in any of its spellings: a name; `{name, config}`; a list of
+ * `{name, weight, config}` (a weighted sum); or TRL's `{loss_type: [...], loss_weights: [...],
+ * beta, label_smoothing, …}`. TRL's snake_case field names are accepted everywhere.
+ */
+export function parseObjectiveSpec(
+  raw: unknown,
+  fail: (message: string) => never,
+): { name: string; config: Record<string, unknown> } {
+  const where = 'objective';
+  const wrap = (f: () => { name: string; config: Record<string, unknown> }) => {
+    try {
+      return f();
+    } catch (err) {
+      return fail((err as Error).message.replace(/^objective: /, ''));
+    }
+  };
+  if (typeof raw === 'string' && raw !== '') return { name: raw, config: {} };
+  if (Array.isArray(raw)) {
+    if (raw.length === 0) fail('is an empty list');
+    const parts: PartSpec[] = raw.map((p, i) => {
+      if (typeof p === 'string') return { name: p, weight: 1, config: {} };
+      if (!isObject(p) || typeof p.name !== 'string')
+        fail(`entry ${i} must be a name or {name, weight, config}, got ${JSON.stringify(p)}`);
+      const extra = Object.keys(p).filter((k) => !['name', 'weight', 'config'].includes(k));
+      if (extra.length)
+        fail(`entry ${i}: unknown field '${extra[0]}' (known: name, weight, config)`);
+      const weight = p.weight ?? 1;
+      if (typeof weight !== 'number' || !Number.isFinite(weight) || weight < 0)
+        fail(`entry ${i}: weight must be a finite number >= 0, got ${JSON.stringify(p.weight)}`);
+      if (p.config !== undefined && !isObject(p.config))
+        fail(`entry ${i}: config must be an object`);
+      const config = wrap(() => ({
+        name: '',
+        config: camelConfig((p.config as Record<string, unknown>) ?? {}, `${where}[${i}]`),
+      })).config;
+      return { name: p.name as string, weight: weight as number, config };
+    });
+    return { name: 'weighted', config: { parts } };
+  }
+  if (isObject(raw)) {
+    const lossType = raw.loss_type ?? raw.lossType;
+    if (raw.name === undefined && lossType !== undefined) {
+      const { loss_type: _a, lossType: _b, loss_weights, lossWeights, config, ...shared } = raw;
+      const types = typeof lossType === 'string' ? [lossType] : lossType;
+      if (!Array.isArray(types) || !types.every((t) => typeof t === 'string'))
+        fail(`loss_type must be a name or a list of names, got ${JSON.stringify(lossType)}`);
+      const weights = loss_weights ?? lossWeights;
+      if (
+        weights !== undefined &&
+        (!Array.isArray(weights) || !weights.every((w) => typeof w === 'number'))
+      )
+        fail(`loss_weights must be a list of numbers, got ${JSON.stringify(weights)}`);
+      if (config !== undefined && !isObject(config)) fail('config must be an object');
+      return wrap(() => {
+        const parts = partsFromTrl(types as string[], weights as number[] | undefined, {
+          ...(config as Record<string, unknown> | undefined),
+          ...shared,
+        });
+        return parts.length === 1
+          ? { name: parts[0]!.name, config: parts[0]!.config }
+          : { name: 'weighted', config: { parts } };
+      });
+    }
+    if (typeof raw.name === 'string') {
+      const extra = Object.keys(raw).filter((k) => k !== 'name' && k !== 'config');
+      if (extra.length)
+        fail(
+          `unknown field '${extra[0]}' (an objective is {name, config}; its settings go in config)`,
+        );
+      if (raw.config !== undefined && !isObject(raw.config)) fail('config must be an object');
+      return wrap(() => ({
+        name: raw.name as string,
+        config: camelConfig((raw.config as Record<string, unknown>) ?? {}, where),
+      }));
+    }
+  }
+  return fail(
+    "is required: a name ('dpo'), {name, config}, a list of {name, weight, config}, or TRL's {loss_type, loss_weights, …}",
+  );
 }

@@ -14,6 +14,8 @@ export interface RowLogps {
   sum: tf.Tensor1D;
   /** [N] prompt sums (tokens after the first) */
   prompt: tf.Tensor1D;
+  /** [N] WPO mean aligned log-probs (policy only, when `needs.wpoWeights`) */
+  wpo?: tf.Tensor1D;
 }
 
 /** Explicit reward for (prompt text, response text), or undefined to use data scores. */
@@ -24,8 +26,11 @@ export interface BatchPlan {
   rows: Row[];
   /** [rows.length] response token counts */
   lengths: number[];
-  /** builds the objective's inputs from policy and reference per-row log-probs (inside a tidy) */
-  assemble(policy: RowLogps, ref: RowLogps, refCross?: tf.Tensor2D): ObjectiveInputs;
+  /**
+   * builds the objective's inputs from policy and reference per-row log-probs (inside a
+   * tidy); `ref` is absent for reference-free objectives
+   */
+  assemble(policy: RowLogps, ref: RowLogps | undefined, refCross?: tf.Tensor2D): ObjectiveInputs;
   /** for cross inputs: the B×B (prompt i, response j) rows for the reference, row i·B + j */
   crossRows?: Row[];
 }
@@ -55,14 +60,41 @@ export function planBatch(
   needs: ObjectiveNeeds,
   reward?: RewardFn,
 ): BatchPlan {
+  const plan = planLayout(batch, dataKind, needs, reward);
+  if (needs.inputs === 'pairwise') return plan;
+  return {
+    ...plan,
+    assemble: (p, r, cross) => {
+      if (!r) throw new Error(`internal: ${needs.inputs} inputs need reference log-probs`);
+      return plan.assemble(p, r, cross);
+    },
+  };
+}
+
+function planLayout(
+  batch: TokenizedExample[],
+  dataKind: FeedbackKind,
+  needs: ObjectiveNeeds,
+  reward?: RewardFn,
+): BatchPlan {
   const B = batch.length;
   const lens = (rows: Row[]) => rows.map((r) => r.response.length);
   if (needs.inputs === 'pairwise') {
     if (dataKind !== 'pairwise')
       throw new Error(`pairwise inputs need pairwise data, got ${dataKind}`);
-    const rows = [
-      ...batch.map((e) => ({ prompt: e.prompt, response: e.responses[0]! })),
-      ...batch.map((e) => ({ prompt: e.prompt, response: e.responses[1]! })),
+    // LD-DPO: tokens past the pair's shared length min(|y_w|, |y_l|) weigh α (TRL ld_alpha)
+    const tail = (e: TokenizedExample) =>
+      needs.ldAlpha === undefined
+        ? {}
+        : {
+            tailWeight: {
+              after: Math.min(e.responses[0]!.length, e.responses[1]!.length),
+              alpha: needs.ldAlpha,
+            },
+          };
+    const rows: Row[] = [
+      ...batch.map((e) => ({ prompt: e.prompt, response: e.responses[0]!, ...tail(e) })),
+      ...batch.map((e) => ({ prompt: e.prompt, response: e.responses[1]!, ...tail(e) })),
     ];
     const lengths = lens(rows);
     const scored = batch.every((e) => e.scores);
@@ -71,13 +103,14 @@ export function planBatch(
       lengths,
       assemble: (p, r) => {
         const [pc, pr] = tf.split(p.sum, 2) as [tf.Tensor1D, tf.Tensor1D];
-        const [rc, rr] = tf.split(r.sum, 2) as [tf.Tensor1D, tf.Tensor1D];
+        const ref = r ? (tf.split(r.sum, 2) as [tf.Tensor1D, tf.Tensor1D]) : undefined;
+        const wpo = p.wpo ? (tf.split(p.wpo, 2) as [tf.Tensor1D, tf.Tensor1D]) : undefined;
         return {
           kind: 'pairwise',
           policyChosenLogps: pc,
           policyRejectedLogps: pr,
-          refChosenLogps: rc,
-          refRejectedLogps: rr,
+          ...(ref ? { refChosenLogps: ref[0], refRejectedLogps: ref[1] } : {}),
+          ...(wpo ? { chosenWpoLogps: wpo[0], rejectedWpoLogps: wpo[1] } : {}),
           chosenLengths: vec(lengths.slice(0, B)),
           rejectedLengths: vec(lengths.slice(B)),
           ...(scored
@@ -108,7 +141,7 @@ export function planBatch(
         const inputs: ObjectiveInputs = {
           kind: 'pointwise',
           policyLogps: take(p.sum, 0),
-          refLogps: take(r.sum, 0),
+          refLogps: take(r!.sum, 0),
           lengths: vec(lengths.slice(0, B)),
           ...(dataKind === 'binary'
             ? { labels: vec(batch.map((e) => e.label!)), isBinary: vec(batch.map(() => 1)) }
@@ -123,7 +156,7 @@ export function planBatch(
         };
         if (needs.mismatchedPairs) {
           inputs.klPolicyLogps = take(p.sum, B);
-          inputs.klRefLogps = take(r.sum, B);
+          inputs.klRefLogps = take(r!.sum, B);
         }
         return inputs;
       },
@@ -171,12 +204,12 @@ export function planBatch(
       assemble: (p, r) => ({
         kind: 'multi',
         policyLogps: toGrid(p.sum),
-        refLogps: toGrid(r.sum),
+        refLogps: toGrid(r!.sum),
         lengths: grid((i, k) => (k < groups[i]!.length ? lengths[slot.indexOf(i * K + k)]! : 1)),
         scores: grid((i, k) => groups[i]![k]?.score ?? 0),
         mask: grid((i, k) => (k < groups[i]!.length ? 1 : 0)),
         policyPromptLogps: pickRows(p.prompt, firstRow, N),
-        refPromptLogps: pickRows(r.prompt, firstRow, N),
+        refPromptLogps: pickRows(r!.prompt, firstRow, N),
       }),
     };
   }

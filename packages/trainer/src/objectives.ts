@@ -1,4 +1,4 @@
-import type { Objective } from '@alignjs/core-logprob';
+import { type Objective, suggest, weightedSum } from '@alignjs/core-logprob';
 import { dpoObjectives } from '@alignjs/loss-dpo';
 import { proObjective } from '@alignjs/loss-pro';
 import { raoObjective } from '@alignjs/loss-rao';
@@ -16,11 +16,161 @@ export const OBJECTIVES: Readonly<Record<string, Objective<object>>> = Object.fr
   pro: proObjective as unknown as Objective<object>,
 });
 
+/** TRL names for the same objective (`loss_type: sigmoid` is DPO). */
+export const OBJECTIVE_ALIASES: Readonly<Record<string, string>> = Object.freeze({
+  sigmoid: 'dpo',
+});
+
+/** TRL's snake_case config fields and ours (camelCase). */
+export const TRL_FIELDS: Readonly<Record<string, string>> = Object.freeze({
+  label_smoothing: 'labelSmoothing',
+  f_divergence_type: 'fDivergenceType',
+  f_alpha_divergence_coef: 'fAlphaDivergenceCoef',
+  use_weighting: 'useWeighting',
+  ld_alpha: 'ldAlpha',
+  discopop_tau: 'discopopTau',
+  reference_free: 'referenceFree',
+  cpo_alpha: 'cpoAlpha',
+  simpo_gamma: 'simpoGamma',
+  loss_type: 'lossType',
+  desirable_weight: 'desirableWeight',
+  undesirable_weight: 'undesirableWeight',
+});
+
 export function getObjective(name: string): Objective<object> {
-  const o = OBJECTIVES[name];
-  if (!o)
+  const o = OBJECTIVES[OBJECTIVE_ALIASES[name] ?? name];
+  if (!o) {
+    const names = [...Object.keys(OBJECTIVES), ...Object.keys(OBJECTIVE_ALIASES)];
     throw new Error(
-      `unknown objective '${name}'; available: ${Object.keys(OBJECTIVES).join(', ')}`,
+      `unknown objective '${name}'; available: ${Object.keys(OBJECTIVES).join(', ')}${suggest(name, names)}`,
     );
+  }
   return o;
+}
+
+/** TRL's snake_case field names renamed to ours; everything else as given. */
+export function camelConfig(raw: Record<string, unknown>, where: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    const key = TRL_FIELDS[k] ?? k;
+    if (key in out) throw new Error(`${where}: '${k}' and '${key}' are the same field; give one`);
+    out[key] = v;
+  }
+  return out;
+}
+
+/** One part of a weighted objective, as the config gives it. */
+export interface PartSpec {
+  name: string;
+  weight: number;
+  config: Record<string, unknown>;
+}
+
+/**
+ * The objective of a run: by name with its config, or `weighted` with `{parts}` (a list of
+ * objectives with weights). `sigmoid` with `labelSmoothing` is refused: TRL 1.13 ignores
+ * label smoothing there, ours would apply it (`cdpo` is conservative DPO).
+ */
+export function resolveObjective(spec: { name: string; config: Record<string, unknown> }): {
+  objective: Objective<object>;
+  config: object;
+} {
+  if (spec.name === 'weighted') {
+    const parts = (spec.config as { parts: PartSpec[] }).parts;
+    const objective = weightedSum(
+      parts.map((p) => ({ objective: getObjective(p.name), weight: p.weight })),
+    ) as unknown as Objective<object>;
+    for (const p of parts) checkAlias(p.name, p.config);
+    return { objective, config: objective.parseConfig(parts.map((p) => p.config)) };
+  }
+  const objective = getObjective(spec.name);
+  checkAlias(spec.name, spec.config);
+  return { objective, config: objective.parseConfig(spec.config) };
+}
+
+function checkAlias(name: string, config: Record<string, unknown>): void {
+  if (name === 'sigmoid' && config.labelSmoothing !== undefined && config.labelSmoothing !== 0)
+    throw new Error(
+      "objective 'sigmoid': TRL 1.13's sigmoid loss ignores label_smoothing; for conservative DPO use objective 'cdpo' (or 'dpo' with labelSmoothing)",
+    );
+}
+
+/** TRL DPOConfig defaults for the fields its loss types share. */
+const TRL_DEFAULTS: Readonly<Record<string, unknown>> = Object.freeze({
+  beta: 0.1,
+  labelSmoothing: 0,
+  fDivergenceType: 'reverse_kl',
+  fAlphaDivergenceCoef: 0.5,
+  useWeighting: false,
+  discopopTau: 0.05,
+  referenceFree: false,
+});
+
+/** Fields TRL applies to every loss type (an error if some part cannot take them). */
+const EVERY_PART = ['fDivergenceType', 'useWeighting', 'ldAlpha', 'referenceFree'];
+/** Fields a TRL loss type ignores although our objective of that name reads them. */
+const TRL_IGNORES: Readonly<Record<string, readonly string[]>> = Object.freeze({
+  sigmoid: ['labelSmoothing'],
+  sft: ['fDivergenceType', 'fAlphaDivergenceCoef'],
+});
+
+function accepts(o: Objective<object>, field: string, value: unknown): boolean {
+  try {
+    o.parseConfig({ [field]: value });
+    return true;
+  } catch (err) {
+    return !(err as Error).message.includes(`unknown field '${field}'`);
+  }
+}
+
+/**
+ * TRL's spelling, `loss_type: [sigmoid, bco_pair, sft]` with `loss_weights` and the shared
+ * DPOConfig fields (`beta`, `label_smoothing`, `f_divergence_type`, …), as weighted parts
+ * with TRL's semantics: every part gets TRL's defaults (β = 0.1, ε = 0, …) and the shared
+ * fields its loss type uses. A field no part uses, or one TRL applies to every part that a
+ * part cannot take, is an error naming it.
+ */
+export function partsFromTrl(
+  lossTypes: readonly string[],
+  weights: readonly number[] | undefined,
+  shared: Record<string, unknown>,
+  where = 'objective',
+): PartSpec[] {
+  if (lossTypes.length === 0) throw new Error(`${where}: loss_type is an empty list`);
+  if (weights && weights.length !== lossTypes.length)
+    throw new Error(
+      `${where}: loss_weights has ${weights.length} values for ${lossTypes.length} loss types`,
+    );
+  const given = camelConfig(shared, where);
+  const fields = { ...TRL_DEFAULTS, ...given };
+  const used = new Set<string>();
+  const parts = lossTypes.map((t, i) => {
+    const objective = getObjective(t);
+    const config: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(fields)) {
+      if (v === undefined) continue;
+      const neutral = k in TRL_DEFAULTS && TRL_DEFAULTS[k] === v;
+      const ok = !TRL_IGNORES[t]?.includes(k) && accepts(objective, k, v);
+      if (ok) {
+        config[k] = v;
+        used.add(k);
+      } else if (EVERY_PART.includes(k) && !neutral && !TRL_IGNORES[t]?.includes(k)) {
+        throw new Error(
+          `${where}: '${k}' = ${JSON.stringify(v)} applies to every loss type, but '${t}' does not support it`,
+        );
+      }
+    }
+    return { name: t, weight: weights?.[i] ?? 1, config };
+  });
+  for (const [k, v] of Object.entries(given)) {
+    if (!used.has(k) && !(k in TRL_DEFAULTS && TRL_DEFAULTS[k] === v))
+      throw new Error(
+        `${where}: field '${k}' is not used by ${lossTypes.join(', ')}${
+          lossTypes.includes('sigmoid') && k === 'labelSmoothing'
+            ? " (TRL 1.13's sigmoid ignores label_smoothing; 'cdpo' is conservative DPO)"
+            : ''
+        }`,
+      );
+  }
+  return parts;
 }

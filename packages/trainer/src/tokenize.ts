@@ -6,6 +6,8 @@ import type { Dataset, Example, Text } from './data.js';
 export interface Row {
   prompt: number[];
   response: number[];
+  /** LD-DPO token weights of the response (see core-logprob's `TokenExample`) */
+  tailWeight?: { after: number; alpha: number };
 }
 
 /** A tokenized example: its rows (responses for the same prompt) and its labels/scores. */

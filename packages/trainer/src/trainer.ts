@@ -31,7 +31,7 @@ import type { TrainConfig } from './config.js';
 import { checkKind, type Dataset, loadDataset, loadPrompts } from './data.js';
 import { type BatchPlan, planBatch, type RewardFn, type RowLogps } from './features.js';
 import { type Logger, makeLogger } from './log.js';
-import { getObjective } from './objectives.js';
+import { resolveObjective } from './objectives.js';
 import {
   clipByGlobalNorm,
   createOptimizer,
@@ -127,9 +127,26 @@ export class Trainer {
   async setup(): Promise<BackendInfo> {
     const info = await initBackend();
     const c = this.config;
-    this.objective = getObjective(c.objective.name);
-    this.objectiveConfig = this.objective.parseConfig(c.objective.config);
+    const resolved = resolveObjective(c.objective);
+    this.objective = resolved.objective;
+    this.objectiveConfig = resolved.config;
     this.needs = this.objective.needs(this.objectiveConfig);
+    if (!this.needs.reference && c.reference)
+      throw new Error(
+        `config: field 'reference' is set, but objective '${c.objective.name}' uses no reference model (remove it)`,
+      );
+    if (c.syncRefModel) {
+      if (!this.needs.reference)
+        throw new Error(
+          `config: field 'syncRefModel' needs an objective with a reference model; '${c.objective.name}' has none`,
+        );
+      if (c.lora)
+        throw new Error(
+          "config: field 'syncRefModel' cannot be combined with 'lora' (as in TRL: the reference of a LoRA run is the base model with adapters off)",
+        );
+      if (c.online)
+        throw new Error("config: field 'syncRefModel' is not supported for online runs");
+    }
     if (c.online) {
       const cfg = this.objectiveConfig as { feedback?: string };
       if (this.objective.name !== 'una' || cfg.feedback !== 'score') {
@@ -167,9 +184,12 @@ export class Trainer {
     const dir = this.modelDir();
     this.tokenizer = await HfTokenizer.fromDir(dir);
     this.policy = await loadModel(dir);
-    this.reference = c.reference
-      ? await loadModel(resolve(c.reference), { trainable: false })
-      : this.policy.clone({ trainable: false });
+    if (this.needs.reference) {
+      this.reference = c.reference
+        ? await loadModel(resolve(c.reference), { trainable: false })
+        : this.policy.clone({ trainable: false });
+      if (c.syncRefModel) checkSameParams(this.policy, this.reference);
+    }
     if (c.lora) addLora(this.policy, c.lora, c.seed);
     this.refId = `${c.reference ? resolve(c.reference) : dir}`;
     const tok = tokenizeDataset(this.dataset, this.tokenizer, {
@@ -240,6 +260,7 @@ export class Trainer {
    * B×B cross rows and KTO's mismatched pairs), through the on-disk cache.
    */
   async precomputeReference(): Promise<{ rows: number; computed: number }> {
+    if (!this.needs!.reference) return { rows: 0, computed: 0 };
     const cachePath = this.config.refCache ?? join(this.config.output, 'ref-logps.json');
     const cache = await RefLogpCache.open(cachePath, this.refId);
     const rows: Row[] = [];
@@ -292,15 +313,24 @@ export class Trainer {
         const lp = sequenceLogprobs(
           training ? this.policy!.callTraining : this.policy!.call,
           tokens,
+          { wpo: this.needs!.wpoWeights === true },
         );
-        const ref = this.refFor(plan.rows);
+        const ref = this.needs!.reference ? this.refFor(plan.rows) : undefined;
         const refCross = plan.crossRows
           ? (tf.reshape(this.refFor(plan.crossRows).sum, [
               sizeof(plan.rows),
               sizeof(plan.rows),
             ]) as tf.Tensor2D)
           : undefined;
-        const inputs = plan.assemble({ sum: lp.responseSum, prompt: lp.promptSum }, ref, refCross);
+        const inputs = plan.assemble(
+          {
+            sum: lp.responseSum,
+            prompt: lp.promptSum,
+            ...(lp.responseWpoMean ? { wpo: lp.responseWpoMean } : {}),
+          },
+          ref,
+          refCross,
+        );
         const r = this.objective!.loss(inputs, this.objectiveConfig!);
         return { loss: r.loss, metrics: r.metrics } as unknown as tf.TensorContainerObject;
       }) as unknown as { loss: tf.Scalar; metrics: Record<string, number> };
@@ -365,12 +395,62 @@ export class Trainer {
     tf.dispose([...Object.values(lp), ...Object.values(batch)]);
   }
 
+  /**
+   * TR-DPO (TRL `sync_ref_model`): `π_ref ← α·π_θ + (1 − α)·π_ref` (α = `refModelMixupAlpha`)
+   * every `refModelSyncSteps` optimizer steps. The cached reference log-probs no longer hold
+   * after a sync; they are recomputed per batch as it is used ({@link syncedReference}).
+   */
+  private syncReference(step: number): void {
+    const a = this.config.refModelMixupAlpha;
+    for (const [name, ref] of this.reference!.params) {
+      const p = this.policy!.params.get(name)!;
+      tf.tidy(() => ref.assign(tf.add(tf.mul(p, a), tf.mul(ref, 1 - a))));
+    }
+    this.refRows.clear();
+    this.refId = `${this.refId.replace(/#sync-\d+$/, '')}#sync-${step}`;
+    this.log.event({ event: 'sync_ref_model', step, alpha: a });
+  }
+
+  private referenceState(): Map<string, { shape: number[]; data: Float32Array }> {
+    const out = new Map<string, { shape: number[]; data: Float32Array }>();
+    for (const [name, v] of this.reference!.params)
+      out.set(name, { shape: [...v.shape], data: v.dataSync() as Float32Array });
+    return out;
+  }
+
+  /** A synced reference as the checkpoint saved it (its log-probs are recomputed as needed). */
+  private async restoreReference(dir: string, refId: string | undefined): Promise<void> {
+    const file = join(dir, 'reference.safetensors');
+    const saved = await loadSafetensors(file).catch(() => {
+      throw new Error(
+        `${file}: missing (a checkpoint of a syncRefModel run carries the reference)`,
+      );
+    });
+    for (const [name, v] of this.reference!.params) {
+      const t = saved.get(name);
+      if (!t) throw new Error(`${file}: missing tensor '${name}'`);
+      tf.tidy(() => v.assign(tf.tensor(t.data, v.shape)));
+    }
+    if (refId && refId !== this.refId) {
+      this.refId = refId;
+      this.refRows.clear();
+    }
+  }
+
+  /** With a synced reference: its log-probs of the batch's rows, computed when missing. */
+  private syncedReference(batch: TokenizedExample[]): void {
+    if (!this.config.syncRefModel) return;
+    const plan = this.plan(batch);
+    this.ensureReference([...plan.rows, ...(plan.crossRows ?? [])]);
+  }
+
   /** Mean loss and metrics over the held-out batches (no gradients). */
   evaluate(): { loss: number; metrics: Record<string, number> } | undefined {
     if (!this.evalBatches.length) return undefined;
     let loss = 0;
     const sums: Record<string, number> = {};
     for (const b of this.evalBatches) {
+      this.syncedReference(b);
       const r = this.batchLoss(b, false);
       loss += r.loss.dataSync()[0]!;
       r.loss.dispose();
@@ -432,6 +512,7 @@ export class Trainer {
         while (micro < c.gradientAccumulationSteps && state.batchInEpoch < nb) {
           const stored = this.trainBatches[order[state.batchInEpoch]!]!;
           const batch = c.online ? this.sampleOnline(stored, state.step, metricSums) : stored;
+          this.syncedReference(batch);
           let metrics: Record<string, number> = {};
           const { value, grads: g } = tf.variableGrads(() => {
             const r = this.batchLoss(batch, true);
@@ -480,6 +561,8 @@ export class Trainer {
         opt.apply(clipped, record.lr);
         tf.dispose(clipped);
         state.step++;
+        if (c.syncRefModel && state.step % c.refModelSyncSteps === 0)
+          this.syncReference(state.step);
         record.seconds = (performance.now() - t0) / 1000;
         state.history.push(record);
         if (state.step % c.logSteps === 0 || state.step === total) this.log.step(record, total);
@@ -534,6 +617,8 @@ export class Trainer {
       optState.set(`v.${i}`, { shape: [...w.shape], data: v[i]! });
     });
     await saveSafetensors(join(tmp, 'optimizer.safetensors'), optState);
+    if (this.config.syncRefModel)
+      await saveSafetensors(join(tmp, 'reference.safetensors'), this.referenceState());
     await writeFileAtomic(
       join(tmp, 'trainer_state.json'),
       JSON.stringify(
@@ -543,6 +628,7 @@ export class Trainer {
           batchInEpoch: state.batchInEpoch,
           optimizerStep: opt.step,
           seed: this.config.seed,
+          ...(this.config.syncRefModel ? { refId: this.refId } : {}),
           history: state.history,
           evalHistory: state.evalHistory,
         },
@@ -559,7 +645,7 @@ export class Trainer {
   private async restore(dir: string, opt: Optimizer, state: TrainerState): Promise<void> {
     const s = JSON.parse(
       await readFile(join(dir, 'trainer_state.json'), 'utf8'),
-    ) as TrainerState & { optimizerStep: number; seed: number };
+    ) as TrainerState & { optimizerStep: number; seed: number; refId?: string };
     if (s.seed !== this.config.seed)
       throw new Error(
         `${dir}: checkpoint was made with seed ${s.seed}, this run has seed ${this.config.seed}`,
@@ -593,6 +679,7 @@ export class Trainer {
       opt.vars.map((_, i) => moment(`v.${i}`)),
     );
     opt.step = s.optimizerStep;
+    if (this.config.syncRefModel) await this.restoreReference(dir, s.refId);
     Object.assign(state, {
       step: s.step,
       epoch: s.epoch,
@@ -618,6 +705,17 @@ export class Trainer {
     this.policy?.dispose();
     this.reference?.dispose();
     this.disposeReward?.();
+  }
+}
+
+/** TR-DPO mixes the reference with the policy: both must have the same parameters. */
+function checkSameParams(policy: CausalLM, reference: CausalLM): void {
+  for (const [name, p] of policy.params) {
+    const r = reference.params.get(name);
+    if (!r || r.shape.join() !== p.shape.join())
+      throw new Error(
+        `config: field 'syncRefModel' needs a reference with the policy's parameters; '${name}' ${r ? `has shape [${r.shape}] vs [${p.shape}]` : 'is missing from the reference'}`,
+      );
   }
 }
 
