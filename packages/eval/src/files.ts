@@ -109,6 +109,8 @@ export interface LeaderboardRow {
   avg_length: number;
   length_controlled_winrate?: number;
   lc_standard_error?: number;
+  /** how the LC columns were made: `length_controlled_v1 fit (C …)`, or why they are empty */
+  length_controlled_method?: string;
 }
 
 /** `leaderboard.csv` with AlpacaEval's columns (model name as the first, unnamed column). */
@@ -123,9 +125,14 @@ export function leaderboardCsv(rows: readonly LeaderboardRow[]): string {
     'avg_length',
     'length_controlled_winrate',
     'lc_standard_error',
+    // only when some row says how its LC was made
+    ...(rows.some((r) => r.length_controlled_method !== undefined)
+      ? (['length_controlled_method'] as const)
+      : []),
   ] as const;
   const esc = (v: string) => (/[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
-  const fmt = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? '' : String(v));
+  const fmt = (v: number | string | undefined) =>
+    v === undefined || (typeof v === 'number' && Number.isNaN(v)) ? '' : esc(String(v));
   return (
     [
       `,${cols.join(',')}`,

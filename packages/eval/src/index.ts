@@ -8,6 +8,7 @@ export * from './harness.js';
 export * from './harness-run.js';
 export * from './judge.js';
 export * from './judges.js';
+export * from './lc-fit.js';
 export * from './modes.js';
 export * from './report.js';
 export * from './serve.js';

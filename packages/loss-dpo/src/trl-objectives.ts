@@ -309,14 +309,15 @@ export const cpoObjective: Objective<CpoConfig> = pairwiseObjective<CpoConfig>({
     const labelSmoothing = readSmoothing(r, 0);
     if (!smoothed && labelSmoothing > 0)
       r.fail('labelSmoothing', `is not used by lossType '${lossType}' (TRL ignores it): remove it`);
-    if (lossType !== 'simpo' && r.has('simpoGamma'))
+    const simpoGamma = r.number('simpoGamma', 0.5, { min: 0 });
+    if (lossType !== 'simpo' && simpoGamma !== 0.5)
       r.fail('simpoGamma', `is used only with lossType 'simpo', not '${lossType}'`);
     return {
       lossType,
       beta: readBeta(r),
       labelSmoothing,
       cpoAlpha: r.number('cpoAlpha', 1, { min: 0 }),
-      simpoGamma: r.number('simpoGamma', 0.5, { min: 0 }),
+      simpoGamma,
       alpha: r.number('alpha', 0),
     };
   },

@@ -22,7 +22,7 @@ Usage:
   alignjs precompute-ref --config run.yaml             compute and cache reference log-probs only
   alignjs train-rm --config rm.yaml                    train a Bradley–Terry reward model on pairwise data
   alignjs generate --model DIR --instructions FILE --output model_outputs.json [--max-tokens N] [--temperature T] [--seed S]
-  alignjs judge --model-outputs FILE --reference-outputs FILE --base-url URL --judge-model NAME --output DIR [--concurrency N] [--budget N]
+  alignjs judge --model-outputs FILE --reference-outputs FILE --base-url URL --judge-model NAME --output DIR [--concurrency N] [--budget N] [--df-gamed CSV [--glm length_controlled_v1|length_controlled_noreg|length_controlled_minimal]]
   alignjs serve --model DIR [--port 8000] [--host 127.0.0.1]    OpenAI-compatible server (--model builtin:tiny for the built-in model)
   alignjs harness --model DIR --task NAME --docs FILE.jsonl [--fewshot K] [--limit N] --output results.json
   alignjs harness --external lm_eval --model DIR --task NAME --output DIR      run lm-evaluation-harness against our server
@@ -225,11 +225,30 @@ export async function main(argv: string[]): Promise<number> {
     );
     await ev.writeAnnotations(join(out, 'annotations.json'), run.annotations);
     const wr = ev.winRate(run.annotations.map((a) => a.preference));
+    // LC: AlpacaEval's GLM fit when df_gamed.csv is given; otherwise not computed (and said so)
+    const dfGamed = arg(args, '--df-gamed');
+    const lc = dfGamed
+      ? ev.lengthControlledWinRate(run.annotations, {
+          dfGamed,
+          glm: (arg(args, '--glm') ?? 'length_controlled_v1') as never,
+        })
+      : undefined;
     const avg = Math.round(
       aligned.outputs.reduce((s, o) => s + [...o].length, 0) / Math.max(1, aligned.outputs.length),
     );
     await ev.writeLeaderboard(join(out, 'leaderboard.csv'), [
-      { name: generator, ...wr, avg_length: avg },
+      {
+        name: generator,
+        ...wr,
+        avg_length: avg,
+        ...(lc
+          ? {
+              length_controlled_winrate: lc.length_controlled_winrate,
+              lc_standard_error: lc.lc_standard_error,
+              length_controlled_method: `${lc.glm} fit (C ${lc.C ?? '–'})`,
+            }
+          : {}),
+      },
     ]);
     process.stderr.write(
       `${textTable(
@@ -238,6 +257,12 @@ export async function main(argv: string[]): Promise<number> {
           ['win rate', wr.win_rate],
           ['standard error', wr.standard_error],
           ['wins / losses / draws', `${wr.n_wins} / ${wr.n_wins_base} / ${wr.n_draws}`],
+          [
+            'LC win rate',
+            lc
+              ? `${lc.length_controlled_winrate.toFixed(2)} ± ${lc.lc_standard_error.toFixed(2)} (${lc.glm}, C ${lc.C ?? '–'})`
+              : 'not computed: pass --df-gamed (AlpacaEval df_gamed.csv)',
+          ],
           ['unparsed judge answers', run.unparsed],
           ['requests', run.requests],
           ['cache hits', run.cacheHits],

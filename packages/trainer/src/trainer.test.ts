@@ -1,7 +1,9 @@
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { expectClose } from '@alignjs/core-logprob/testing';
+import { lengthControlledWinRate } from '@alignjs/eval';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { main } from './cli.js';
@@ -429,6 +431,26 @@ describe('generate and judge through the CLI', () => {
       expect(csv.split('\n')[0]).toBe(
         ',win_rate,standard_error,n_wins,n_wins_base,n_draws,n_total,avg_length,length_controlled_winrate,lc_standard_error',
       );
+      // With AlpacaEval's df_gamed.csv the leaderboard carries the LC fit and says so.
+      const dfGamed = fileURLToPath(
+        new URL('../../../../shared/data/alpaca-lc/df_gamed.csv', import.meta.url),
+      );
+      expect(
+        await main([...args, '--df-gamed', dfGamed, '--glm', 'length_controlled_minimal']),
+      ).toBe(0);
+      const [head, row] = (await readFile(join(dir, 'leaderboard.csv'), 'utf8')).split('\n');
+      const cols = head!.split(',');
+      expect(cols.at(-1)).toBe('length_controlled_method');
+      const values = row!.split(',');
+      const lc = lengthControlledWinRate(annotations, {
+        dfGamed,
+        glm: 'length_controlled_minimal',
+      });
+      expect(Number(values[cols.indexOf('length_controlled_winrate')])).toBeCloseTo(
+        lc.length_controlled_winrate,
+        9,
+      );
+      expect(values.at(-1)).toBe(`length_controlled_minimal fit (C ${lc.C})`);
     } finally {
       server.close();
     }
