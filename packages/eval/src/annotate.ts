@@ -185,6 +185,9 @@ export async function annotatePairwise(
         .update(JSON.stringify([instruction, output_1, output_2]))
         .digest('hex');
       let entry = cache.get(key);
+      // An answer that did not parse is asked again on a rerun, not kept forever.
+      if (entry && Number.isNaN(parsePairwiseReply(entry.completion, entry.topLogprobs)))
+        entry = undefined;
       if (entry) hits++;
       else {
         const [first, second] = switched ? [output_2, output_1] : [output_1, output_2];

@@ -66,7 +66,7 @@ const judgeOptions = (url: string) => ({
 });
 
 describe('judge client and pairwise annotation', () => {
-  it('survives 429, 500, a hang and malformed output; counts are right; a rerun costs zero requests', async () => {
+  it('survives 429, 500, a hang and malformed output; counts are right; a rerun asks only the unparsed one again', async () => {
     const { url, calls } = await startJudge();
     const cache = await AnnotationCache.open(
       join(await mkdtemp(join(tmpdir(), 'alignjs-judge-')), 'cache.json'),
@@ -91,8 +91,10 @@ describe('judge client and pairwise annotation', () => {
       rerunJudge,
       await AnnotationCache.open(cache.path),
     );
-    expect(again.requests).toBe(0);
-    expect(again.cacheHits).toBe(5);
+    // the malformed answer is not trusted from the cache: asked again (and malformed again)
+    expect(again.requests).toBe(1);
+    expect(again.cacheHits).toBe(4);
+    expect(again.unparsed).toBe(1);
     expect(again.annotations.map((a) => a.preference)).toEqual(
       run.annotations.map((a) => a.preference),
     );

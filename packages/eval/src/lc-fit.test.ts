@@ -6,9 +6,9 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
+  LC_CS,
   type LcAnnotation,
   type LcGlm,
-  LC_CS,
   l1LogisticFit,
   lengthControlledWinRate,
   parseDfGamed,

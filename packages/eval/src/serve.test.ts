@@ -1,6 +1,7 @@
 // `serve` with the built-in tiny model, checked with plain fetch on 127.0.0.1.
 import { generate, HfTokenizer, loadModel, tinyModelDir } from '@alignjs/models';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loglikelihoods } from './harness-run.js';
 import { boundedQueue, type RunningServer, serve } from './serve.js';
 
 let srv: RunningServer;
@@ -85,9 +86,47 @@ describe('OpenAI-compatible server', () => {
       ],
       [
         '/v1/chat/completions',
-        { messages: [{ role: 'user', content: 'x' }], stream: true },
+        { messages: [{ role: 'user', content: 'x' }], stream: 'yes' },
         400,
-        /'stream' is not supported/,
+        /'stream' must be true or false/,
+      ],
+      [
+        '/v1/chat/completions',
+        { messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_object' } },
+        400,
+        /'response_format' is not supported by this server/,
+      ],
+      [
+        '/v1/chat/completions',
+        { messages: [{ role: 'user', content: 'x' }], tools: [] },
+        400,
+        /'tools' is not supported/,
+      ],
+      ['/v1/completions', { prompt: 'x', n: 2 }, 400, /'n' other than 1 is not supported/],
+      [
+        '/v1/completions',
+        { prompt: 'x', max_tokens: 0 },
+        400,
+        /'max_tokens' must be an integer in \[1, 64\]/,
+      ],
+      [
+        '/v1/completions',
+        { prompt: 'x', max_tokens: 2, max_completion_tokens: 2 },
+        400,
+        /not both/,
+      ],
+      ['/v1/completions', { prompt: [[1, 2], [999999]] }, 400, /'prompt\[1\]' holds 999999/],
+      [
+        '/v1/completions',
+        { prompt: 'x', logprobs: 99 },
+        400,
+        /'logprobs' must be an integer in \[0, 20\]/,
+      ],
+      [
+        '/v1/completions',
+        { prompt: 'cat '.repeat(400), max_tokens: 1 },
+        400,
+        /this model's context is 128 tokens; the prompt has \d+ and max_tokens asks for 1 more/,
       ],
       [
         '/v1/chat/completions',
@@ -133,4 +172,120 @@ describe('OpenAI-compatible server', () => {
     ).rejects.toThrow();
     m.dispose();
   });
+
+  it('echo + logprobs on token ids, as lm-eval local-completions asks: the log-likelihoods our harness computes', async () => {
+    const ctx = tok.encode('The cat is', { addSpecialTokens: false });
+    const cont = tok.encode(' happy and calm', { addSpecialTokens: false });
+    const ids = [...ctx, ...cont];
+    const res = await post('/v1/completions', {
+      model: 'tiny',
+      prompt: [ids],
+      max_tokens: 1,
+      temperature: 0,
+      logprobs: 1,
+      echo: true,
+      seed: 1234,
+    });
+    expect(res.status).toBe(200);
+    const c = (await res.json()).choices[0];
+    const lp = c.logprobs;
+    expect(lp.tokens.length).toBe(ids.length + 1);
+    expect(lp.token_logprobs[0]).toBeNull();
+    expect(lp.top_logprobs[0]).toBeNull();
+    expect(c.text.startsWith(tok.decode(ids))).toBe(true);
+    const sum = lp.token_logprobs.slice(ctx.length, -1).reduce((a: number, b: number) => a + b, 0);
+    const [want] = loglikelihoods(model, tok, [
+      { context: 'The cat is', continuation: ' happy and calm' },
+    ]);
+    expect(Math.abs(sum - want!)).toBeLessThan(1e-4);
+    // top-1 is the argmax: a greedy token's own log-prob equals its top entry
+    for (let t = 1; t < lp.tokens.length; t++) {
+      const top = Object.values(lp.top_logprobs[t]) as number[];
+      expect(top.length).toBe(1);
+      expect(top[0]!).toBeGreaterThanOrEqual(lp.token_logprobs[t] - 1e-6);
+    }
+    expect(lp.text_offset[0]).toBe(0);
+    expect(lp.text_offset).toEqual([...lp.text_offset].sort((a: number, b: number) => a - b));
+    // max_tokens 0 with echo scores the prompt alone
+    const zero = await (
+      await post('/v1/completions', { prompt: [ids], max_tokens: 0, logprobs: 0, echo: true })
+    ).json();
+    expect(zero.choices[0].logprobs.token_logprobs.slice(1)).toEqual(
+      lp.token_logprobs.slice(1, -1),
+    );
+    expect(zero.choices[0].text).toBe(tok.decode(ids));
+  });
+
+  it('takes lists of prompts, max_completion_tokens, and streams with server-sent events', async () => {
+    const many = await (
+      await post('/v1/completions', {
+        prompt: ['The cat is', 'The dog is'],
+        max_completion_tokens: 3,
+        temperature: 0,
+      })
+    ).json();
+    expect(many.choices.map((c: { index: number }) => c.index)).toEqual([0, 1]);
+    expect(many.usage.completion_tokens).toBeLessThanOrEqual(6);
+    const body = {
+      messages: [{ role: 'user', content: 'Tell me about the cat.' }],
+      temperature: 0,
+      max_tokens: 12,
+    };
+    const plain = await (await post('/v1/chat/completions', body)).json();
+    const res = await post('/v1/chat/completions', { ...body, stream: true });
+    expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
+    const events = (await res.text()).split('\n\n').filter(Boolean);
+    expect(events.at(-1)).toBe('data: [DONE]');
+    const chunks = events.slice(0, -1).map((e) => JSON.parse(e.replace(/^data: /, '')));
+    expect(chunks.every((c) => c.object === 'chat.completion.chunk')).toBe(true);
+    const text = chunks.map((c) => c.choices[0].delta.content ?? '').join('');
+    expect(text).toBe(plain.choices[0].message.content);
+    expect(chunks.at(-1).choices[0].finish_reason).toBe(plain.choices[0].finish_reason);
+    const ctext = await (
+      await post('/v1/completions', {
+        prompt: 'The cat is',
+        max_tokens: 4,
+        temperature: 0,
+        stream: true,
+      })
+    ).text();
+    expect(ctext.trim().endsWith('data: [DONE]')).toBe(true);
+  });
+
+  it('a busy port is a one-line error', async () => {
+    const port = Number(new URL(srv.url).port);
+    await expect(serve({ model, tokenizer: tok, modelId: 'tiny', port })).rejects.toThrow(
+      new RegExp(`^port ${port} on 127.0.0.1 is in use; pick another with --port$`),
+    );
+  });
+
+  it('under load (concurrency 1, 8, 32 on loopback): only 200s and documented 503s, RSS bounded', async () => {
+    const rss0 = process.memoryUsage().rss;
+    const started = Date.now();
+    let served = 0;
+    for (const concurrency of [1, 8, 32]) {
+      const statuses = await Promise.all(
+        Array.from({ length: concurrency * 2 }, (_, i) =>
+          post('/v1/completions', {
+            prompt: `The cat ${i} is`,
+            max_tokens: 4,
+            temperature: 0,
+          }).then(async (r) => {
+            if (r.status === 503) expect(r.headers.get('retry-after')).toBe('1');
+            await r.arrayBuffer();
+            return r.status;
+          }),
+        ),
+      );
+      expect(
+        statuses.every((st) => st === 200 || st === 503),
+        `${concurrency}: ${statuses}`,
+      ).toBe(true);
+      served += statuses.filter((st) => st === 200).length;
+      if (concurrency === 32) expect(statuses).toContain(503); // the queue holds 2
+    }
+    expect(served).toBeGreaterThan(4);
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(process.memoryUsage().rss - rss0).toBeLessThan(512 * 2 ** 20);
+  }, 30_000);
 });

@@ -5,29 +5,16 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { suggest } from '@alignjs/core-logprob';
 import { writeFileAtomic } from '@alignjs/core-logprob/cache';
 import { textTable } from '@alignjs/eval';
 import { parse as parseYaml } from 'yaml';
 import { parseTrainConfig, type TrainConfig } from './config.js';
 import { runDemo } from './demo.js';
+import { COMMANDS, checkFlags, commandHelp, mainHelp } from './flags.js';
 import { makeLogger } from './log.js';
 import { parseRewardTrainConfig, trainRewardModel } from './reward-model.js';
 import { summaryRows, Trainer } from './trainer.js';
-
-const HELP = `alignjs — preference optimization for TypeScript
-
-Usage:
-  alignjs demo [--quick] [--output DIR] [--steps N]   align the built-in tiny model with each objective
-  alignjs train --config run.yaml [--resume DIR]       train (YAML or JSON config; see the trainer README)
-  alignjs precompute-ref --config run.yaml             compute and cache reference log-probs only
-  alignjs train-rm --config rm.yaml                    train a Bradley–Terry reward model on pairwise data
-  alignjs generate --model DIR --instructions FILE --output model_outputs.json [--max-tokens N] [--temperature T] [--seed S]
-  alignjs judge --model-outputs FILE --reference-outputs FILE --base-url URL --judge-model NAME --output DIR [--concurrency N] [--budget N] [--df-gamed CSV [--glm length_controlled_v1|length_controlled_noreg|length_controlled_minimal]]
-  alignjs serve --model DIR [--port 8000] [--host 127.0.0.1]    OpenAI-compatible server (--model builtin:tiny for the built-in model)
-  alignjs harness --model DIR --task NAME --docs FILE.jsonl [--fewshot K] [--limit N] --output results.json
-  alignjs harness --external lm_eval --model DIR --task NAME --output DIR      run lm-evaluation-harness against our server
-  alignjs --help
-`;
 
 function arg(args: string[], name: string): string | undefined {
   const i = args.indexOf(name);
@@ -62,10 +49,24 @@ export async function readRawConfig(path: string): Promise<unknown> {
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...args] = argv;
+  const version = await packageVersion();
   if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
-    process.stdout.write(HELP);
+    process.stdout.write(mainHelp(version));
     return 0;
   }
+  if (cmd === '--version' || cmd === '-v') {
+    process.stdout.write(`${version}\n`);
+    return 0;
+  }
+  if (!COMMANDS[cmd])
+    throw new Error(
+      `unknown command '${cmd}'${suggest(cmd, Object.keys(COMMANDS))} (commands: ${Object.keys(COMMANDS).join(', ')}; alignjs --help)`,
+    );
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(commandHelp(cmd));
+    return 0;
+  }
+  checkFlags(cmd, args);
   if (cmd === 'demo') {
     const steps = arg(args, '--steps');
     await runDemo({
@@ -92,6 +93,8 @@ export async function main(argv: string[]): Promise<number> {
           dir === 'builtin:tiny' ? 'tiny' : (dir.split('/').filter(Boolean).pop() ?? 'model'),
         port: Number(arg(args, '--port') ?? 8000),
         host: arg(args, '--host') ?? '127.0.0.1',
+        maxQueue: Number(arg(args, '--max-queue') ?? 16),
+        maxTokensLimit: Number(arg(args, '--max-tokens-limit') ?? 256),
       });
       process.stderr.write(`serving ${modelDir} at ${s.url}/v1 (Ctrl-C to stop)\n`);
       await new Promise<void>((resolve) => {
@@ -215,6 +218,7 @@ export async function main(argv: string[]): Promise<number> {
       model: need('--judge-model'),
       concurrency: Number(arg(args, '--concurrency') ?? 4),
       requestBudget: arg(args, '--budget') ? Number(arg(args, '--budget')) : undefined,
+      maxTokens: Number(arg(args, '--max-tokens') ?? 50),
     });
     const cache = await ev.AnnotationCache.open(join(out, 'judge-cache.json'));
     const generator = model[0]?.generator ?? 'model';
@@ -308,7 +312,14 @@ export async function main(argv: string[]): Promise<number> {
       trainer.dispose();
     }
   }
-  throw new Error(`unknown command '${cmd}'\n${HELP}`);
+  throw new Error(`internal: command '${cmd}' has no handler`);
+}
+
+async function packageVersion(): Promise<string> {
+  const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
 }
 
 const isMain = process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop() ?? '');
