@@ -196,6 +196,6 @@ export function checkFlags(cmd: string, args: readonly string[]): Map<string, st
   }
   for (const [f, x] of Object.entries(spec.flags))
     if (x.required && !out.has(f))
-      throw new Error(`${cmd}: ${f} is required (see alignjs ${cmd} --help)`);
+      throw new Error(`${cmd} needs ${f} ${x.help.split(' ')[0]} (see alignjs ${cmd} --help)`);
   return out;
 }
