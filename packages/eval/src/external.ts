@@ -24,7 +24,11 @@ export function requireTool(tool: ExternalTool): void {
     throw new Error(`${tool} is not installed (not on PATH); install it with: ${INSTALL[tool]}`);
 }
 
-/** lm_eval's command against our `/v1/completions` (local-completions, token ids sent as text). */
+/**
+ * lm_eval's command against our `/v1/completions` (local-completions): token ids sent as
+ * given (lm-eval tokenizes with the model's Hugging Face tokenizer), echo + logprobs for
+ * multiple choice, the model's context as `max_length`.
+ */
 export function lmEvalCommand(o: {
   serverUrl: string;
   modelId: string;
@@ -33,6 +37,7 @@ export function lmEvalCommand(o: {
   numFewshot?: number;
   limit?: number;
   tokenizer?: string;
+  maxLength?: number;
 }): string[] {
   const args = [
     'lm_eval',
@@ -42,8 +47,8 @@ export function lmEvalCommand(o: {
     [
       `model=${o.modelId}`,
       `base_url=${o.serverUrl}/v1/completions`,
-      'tokenized_requests=False',
-      ...(o.tokenizer ? [`tokenizer=${o.tokenizer}`] : []),
+      ...(o.tokenizer ? [`tokenizer=${o.tokenizer}`] : ['tokenized_requests=False']),
+      ...(o.maxLength ? [`max_length=${o.maxLength}`] : []),
     ].join(','),
     '--tasks',
     o.tasks.join(','),

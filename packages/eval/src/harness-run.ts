@@ -8,6 +8,7 @@ import { buildBatch, sequenceLogprobs, toTensors } from '@alignjs/core-logprob';
 import { type CausalLM, generate, type HfTokenizer } from '@alignjs/models';
 import * as tf from '@tensorflow/tfjs-core';
 import { aggregateMean, multipleChoiceMetrics, truthfulqaMc2 } from './harness.js';
+import { PyRandom } from './py-random.js';
 import {
   extractGsm8k,
   fewshotContext,
@@ -82,18 +83,55 @@ export function loglikelihoods(
   return out;
 }
 
+/**
+ * lm-evaluation-harness's default few-shot sampler: one `Random(1234)` for the task, and for
+ * each evaluated document in order `sample(pool, k)` — or, when the pool is the evaluated
+ * split itself, `sample(pool, k + 1)` with the document removed and the first k kept. Same
+ * seed, same draws, so the same examples as lm-eval's (the pool is the whole file, before
+ * `limit`).
+ */
+export function fewshotSampler(
+  pool: readonly Record<string, unknown>[],
+  sameSplit: boolean,
+  k: number,
+  seed = 1234,
+): (doc: Record<string, unknown>) => Record<string, unknown>[] {
+  const rnd = new PyRandom(seed);
+  const key = (r: Record<string, unknown>) => JSON.stringify(r);
+  return (doc) => {
+    if (k === 0) return [];
+    if (!sameSplit) return rnd.sample(pool, k);
+    const d = key(doc);
+    let res = rnd
+      .sample(pool, k + 1)
+      .filter((x) => key(x) !== d)
+      .slice(0, k);
+    if (res.length < k)
+      res = rnd.sample(
+        pool.filter((x) => key(x) !== d),
+        k,
+      );
+    return res;
+  };
+}
+
 export interface HarnessOptions {
   model: CausalLM;
   tokenizer: HfTokenizer;
   task: TaskName;
   /** JSONL of the task's documents in the dataset's own field layout */
   docs: string;
-  /** few-shot examples (default 0); taken from `fewshotDocs` or the task file (never the doc itself) */
+  /**
+   * few-shot examples (default 0), drawn as lm-eval draws them ({@link fewshotSampler}) from
+   * `fewshotDocs` or the task file (then never the doc itself)
+   */
   fewshot?: number;
   fewshotDocs?: string;
   limit?: number;
   batchSize?: number;
   modelName?: string;
+  /** generation tasks: new tokens at most (lm-eval's `max_gen_toks`, default 256) */
+  maxGenTokens?: number;
 }
 
 export interface HarnessResult {
@@ -107,17 +145,20 @@ export async function runHarness(o: HarnessOptions): Promise<HarnessResult> {
   if (!TASKS.includes(o.task))
     throw new Error(`unknown task '${o.task}'; available: ${TASKS.join(', ')}`);
   const started = performance.now();
-  const rows = (await readJsonl(o.docs)).slice(0, o.limit ?? Number.POSITIVE_INFINITY);
-  const shotsFrom = o.fewshotDocs ? await readJsonl(o.fewshotDocs) : rows;
+  const all = await readJsonl(o.docs);
+  const rows = all.slice(0, o.limit ?? Number.POSITIVE_INFINITY);
   const k = o.fewshot ?? 0;
-  const shotsFor = (i: number) =>
-    shotsFrom.filter((r) => o.fewshotDocs || r !== rows[i]).slice(0, k);
+  const shotsFor = fewshotSampler(
+    o.fewshotDocs ? await readJsonl(o.fewshotDocs) : all,
+    !o.fewshotDocs,
+    k,
+  );
   const samples: HarnessResult['samples'] = [];
   let metricNames: string[];
   if (o.task === 'gsm8k') {
     metricNames = ['exact_match,strict-match', 'exact_match,flexible-extract'];
     const shots = (i: number) =>
-      shotsFor(i)
+      shotsFor(rows[i]!)
         .map((r, j) => {
           const d = gsm8kDoc(r, `${o.docs} few-shot ${j}`);
           return `${d.context} ${String(r.answer)}\n\n`;
@@ -129,7 +170,7 @@ export async function runHarness(o: HarnessOptions): Promise<HarnessResult> {
       const d = docs[i]!;
       const g = generate(o.model, [tok.encode(d.context, { addSpecialTokens: false })], {
         greedy: true,
-        maxNewTokens: 256,
+        maxNewTokens: o.maxGenTokens ?? 256,
         stopStrings: ['Question:', '</s>', '<|im_end|>'],
         stopTokenIds: tok.eosTokenId !== undefined ? [tok.eosTokenId] : [],
         decode: (x) => tok.decode(x),
@@ -146,7 +187,7 @@ export async function runHarness(o: HarnessOptions): Promise<HarnessResult> {
   } else {
     const task = o.task;
     const docs: McDoc[] = rows.map((r, i) =>
-      mcDoc(task, r, `${o.docs}:${i + 1}`, k ? fewshotContext(task, shotsFor(i), o.docs) : ''),
+      mcDoc(task, r, `${o.docs}:${i + 1}`, k ? fewshotContext(task, shotsFor(r), o.docs) : ''),
     );
     const lls = loglikelihoods(
       o.model,

@@ -496,7 +496,9 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
     // max_tokens 0 is allowed with echo (score the prompt only), as OpenAI's completions API
     const s = sampling(body, cap, echo ? 0 : 1);
     const prompts = promptsOf(body.prompt, tok, vocab, o.maxPrompts ?? 64);
-    prompts.forEach((p, i) => fits(p.ids, s, prompts.length > 1 ? `prompt[${i}]` : 'prompt'));
+    prompts.forEach((p, i) => {
+      fits(p.ids, s, prompts.length > 1 ? `prompt[${i}]` : 'prompt');
+    });
     const results = await run(() =>
       prompts.map((p) => {
         const g = complete(p.ids, s);

@@ -150,6 +150,9 @@ export async function main(argv: string[]): Promise<number> {
               tasks: task.split(','),
               outputPath: output,
               tokenizer: modelDir,
+              maxLength: model.config.maxPositions,
+              ...(arg(args, '--fewshot') ? { numFewshot: Number(arg(args, '--fewshot')) } : {}),
+              ...(arg(args, '--limit') ? { limit: Number(arg(args, '--limit')) } : {}),
             }),
           );
         } finally {
