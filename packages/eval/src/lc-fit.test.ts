@@ -13,6 +13,7 @@ import {
   lengthControlledWinRate,
   parseDfGamed,
 } from './lc-fit.js';
+import { liblinearL1Logistic } from './liblinear.js';
 
 const dir = fileURLToPath(new URL('../../../../shared/data/alpaca-lc/', import.meta.url));
 const dfGamedPath = `${dir}df_gamed.csv`;
@@ -59,24 +60,15 @@ const runs = cases.flatMap((c) =>
 describe("AlpacaEval's length-controlled win rate", () => {
   it('the goldens include the noreg and minimal variants and a missing preference', () => {
     expect(runs.length).toBeGreaterThanOrEqual(8);
-    // and most cases pick exactly AlpacaEval's C
-    const same = runs.filter(
-      ([, c, e]) => lengthControlledWinRate(annotationsOf(c), { dfGamed, glm: e.glm }).C === e.C,
-    );
-    expect(same.length).toBeGreaterThanOrEqual(6);
     expect(new Set(runs.map(([, , e]) => e.glm)).size).toBe(3);
     expect(cases.some((c) => c.preference.includes(null))).toBe(true);
   });
 
   it.each(runs)('%s: LC within 0.05 points, C, weights and win rate', (_l, c, e) => {
     const r = lengthControlledWinRate(annotationsOf(c), { dfGamed, glm: e.glm });
-    // The C AlpacaEval chose is ours, or a near-tie: under the exact fit its mean held-out
-    // loss is within 1e-6 (relative) of the best. Where CV losses differ only in the 7th
-    // digit, liblinear's tolerance (1e-4) decides between them (3 of the 9 goldens).
-    const k = LC_CS.findIndex((v) => Math.abs(v - e.C) < 1e-9 * e.C);
-    expect(k).toBeGreaterThanOrEqual(0);
-    const best = Math.min(...r.cvScores!);
-    expect(r.cvScores![k]! - best).toBeLessThanOrEqual(1e-6 * best);
+    // liblinear's algorithm, seeds and tolerance: the same C, the same weights
+    expect(r.C).toBe(e.C);
+    expect(r.cvScores!.length).toBe(LC_CS.length);
     expect(Math.abs(r.length_controlled_winrate - e.length_controlled_winrate)).toBeLessThan(0.05);
     expect(Math.abs(r.lc_standard_error - e.lc_standard_error)).toBeLessThan(0.05);
     expect(r.win_rate).toBeCloseTo(e.win_rate, 9);
@@ -95,22 +87,38 @@ describe("AlpacaEval's length-controlled win rate", () => {
     expect(r.C).toBeUndefined();
   });
 
-  it('the L1 solver reaches the optimum: subgradient conditions hold (float64, by hand)', () => {
+  it('liblinear stops near the exact optimum (to its tolerance), and that solver is optimal by the subgradient conditions', () => {
+    const X = Array.from({ length: 40 }, (_, i) => [Math.tanh((i - 20) / 7), 1]);
+    const p = X.map((_, i) => 0.2 + (0.6 * ((i * 7) % 11)) / 10);
+    const rows = [
+      ...X.map((x, i) => ({ x, y: 1 as const, w: p[i]! })),
+      ...X.map((x, i) => ({ x, y: 0 as const, w: 1 - p[i]! })),
+    ];
+    const exact = l1LogisticFit(
+      X,
+      p,
+      X.map(() => 1),
+      50,
+    );
+    const lib = liblinearL1Logistic(rows, 50);
+    lib.forEach((v, j) =>
+      expect(Math.abs(v - exact[j]!)).toBeLessThan(1e-2 * (1 + Math.abs(exact[j]!))),
+    );
     // 1-D: minimize |w| + C·Σ s·[p·softplus(−xw) + (1−p)·softplus(xw)]
-    const X = [[1], [2], [-1], [0.5]];
-    const p = [0.9, 0.8, 0.3, 0.6];
+    const X1 = [[1], [2], [-1], [0.5]];
+    const p1 = [0.9, 0.8, 0.3, 0.6];
     const s = [1, 1, 1, 1];
     for (const C of [0.01, 0.5, 10]) {
-      const [w] = l1LogisticFit(X, p, s, C) as [number];
-      const grad = X.reduce(
-        (t, [x], i) => t + C * s[i]! * (1 / (1 + Math.exp(-x! * w)) - p[i]!) * x!,
+      const [w] = l1LogisticFit(X1, p1, s, C) as [number];
+      const grad = X1.reduce(
+        (t, [x], i) => t + C * s[i]! * (1 / (1 + Math.exp(-x! * w)) - p1[i]!) * x!,
         0,
       );
       if (w === 0) expect(Math.abs(grad)).toBeLessThanOrEqual(1 + 1e-9);
       else expect(grad + Math.sign(w)).toBeCloseTo(0, 8);
     }
     // C = 0.01 is small enough that the L1 term wins: w = 0
-    expect(l1LogisticFit(X, p, s, 0.01)[0]).toBe(0);
+    expect(l1LogisticFit(X1, p1, s, 0.01)[0]).toBe(0);
   });
 
   it('bad df_gamed rows name the file, line and field', () => {

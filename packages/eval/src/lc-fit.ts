@@ -17,11 +17,14 @@
  * 4. LC = 100·mean_i σ(w·x_i) with the length feature at 0 over every row (missing ones too),
  *    its standard error 100·sem.
  *
- * The L1 problem at fixed C is strictly convex here, so its optimum is unique: a proximal
- * Newton solver run to tight tolerance reaches the point liblinear approximates.
+ * The L1 problem at fixed C has a unique optimum, but the CV compares Cs whose held-out
+ * losses differ in the 7th digit, where liblinear's stopping tolerance (1e-4) decides: so the
+ * fits run liblinear's own algorithm ({@link liblinearL1Logistic}), not just any accurate
+ * solver ({@link l1LogisticFit}, the exact optimum, is kept for checks).
  */
 import { readFileSync } from 'node:fs';
 import { winRate } from './alpaca.js';
+import { LIBLINEAR_SEEDS_123, type LiblinearRow, liblinearL1Logistic } from './liblinear.js';
 import { mean, sigmoid, standardError, stdev } from './stats.js';
 
 /** One row of AlpacaEval's `df_gamed.csv`. */
@@ -127,11 +130,30 @@ export function parseDfGamed(text: string, source = 'df_gamed.csv'): DfGamedRow[
   });
 }
 
-/** `Cs=10` of LogisticRegressionCV: `np.logspace(-4, 4, 10)`. */
-export const LC_CS: readonly number[] = Array.from(
-  { length: 10 },
-  (_, k) => 10 ** (-4 + (8 * k) / 9),
-);
+/**
+ * `Cs=10` of LogisticRegressionCV: `np.logspace(-4, 4, 10)` as numpy computes it
+ * (`10 ** (8k/9 − 4)` in JavaScript differs in the last bit at k = 7).
+ */
+export const LC_CS: readonly number[] = [
+  0.0001, 0.000774263682681127, 0.005994842503189409, 0.046415888336127774, 0.3593813663804626,
+  2.782559402207126, 21.54434690031882, 166.81005372000558, 1291.5496650148827, 10000.0,
+];
+
+/**
+ * AlpacaEval's duplicated rows for groups `gs` (ascending), in its order: every group with
+ * label 1 weighted p·s, then every group with label 0 weighted (1 − p)·s.
+ */
+function duplicated(
+  X: number[][],
+  p: number[],
+  s: number[],
+  gs: readonly number[],
+): LiblinearRow[] {
+  return [
+    ...gs.map((g) => ({ x: X[g]!, y: 1 as const, w: p[g]! * s[g]! })),
+    ...gs.map((g) => ({ x: X[g]!, y: 0 as const, w: (1 - p[g]!) * s[g]! })),
+  ];
+}
 
 const softplus = (z: number) => (z > 0 ? z + Math.log1p(Math.exp(-z)) : Math.log1p(Math.exp(z)));
 
@@ -232,18 +254,14 @@ export function chooseC(
 ): { C: number; scores: number[] } {
   const G = X.length;
   const fold = (g: number) => (G - 1 - g) % folds;
-  const scores = Cs.map((C) => {
+  const scores = Cs.map((C, c) => {
     let total = 0;
     for (let k = 0; k < folds; k++) {
       const tr: number[] = [];
       const te: number[] = [];
       for (let g = 0; g < G; g++) (fold(g) === k ? te : tr).push(g);
-      const w = l1LogisticFit(
-        tr.map((g) => X[g]!),
-        tr.map((g) => p[g]!),
-        tr.map((g) => s[g]!),
-        C,
-      );
+      // the c-th C of a fold's path draws the c-th seed (see LIBLINEAR_SEEDS_123)
+      const w = liblinearL1Logistic(duplicated(X, p, s, tr), C, { seed: LIBLINEAR_SEEDS_123[c] });
       total += continuousLogLoss(
         te.map((g) => p[g]!),
         te.map((g) => sigmoid(dot(X[g]!, w))),
@@ -337,7 +355,15 @@ export function lengthControlledWinRate(
   });
   const weighted = spec.regularizeToBaseline !== undefined;
   const { C, scores } = chooseC(X, p, s, weighted ? s : undefined);
-  const w = l1LogisticFit(X, p, s, C);
+  const w = liblinearL1Logistic(
+    duplicated(
+      X,
+      p,
+      s,
+      X.map((_, g) => g),
+    ),
+    C,
+  );
   const q = testX.map((x) => sigmoid(dot(x, w)));
   return {
     ...raw,

@@ -3,9 +3,51 @@
  * for bit, so few-shot examples are the ones lm-evaluation-harness draws with
  * `Random(1234).sample(docs, n)`.
  */
+/** MT19937, as C++'s `std::mt19937` and CPython's generator: `seed(s)` is `init_genrand`. */
+export class Mt19937 {
+  readonly mt = new Uint32Array(624);
+  index = 624;
+
+  constructor(seed = 5489) {
+    this.seed(seed);
+  }
+
+  /** `init_genrand(s)` (C++ `std::mt19937::seed`) */
+  seed(s: number): void {
+    const mt = this.mt;
+    mt[0] = s >>> 0;
+    for (let i = 1; i < 624; i++) {
+      const prev = mt[i - 1]! ^ (mt[i - 1]! >>> 30);
+      // 1812433253 * prev + i, in 32-bit arithmetic
+      mt[i] = (Math.imul(1812433253, prev) + i) >>> 0;
+    }
+    this.index = 624;
+  }
+
+  /** The next 32-bit output (`genrand_uint32`). */
+  next(): number {
+    const mt = this.mt;
+    if (this.index >= 624) {
+      for (let k = 0; k < 624; k++) {
+        const y = (mt[k]! & 0x80000000) | (mt[(k + 1) % 624]! & 0x7fffffff);
+        mt[k] = mt[(k + 397) % 624]! ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
+      }
+      this.index = 0;
+    }
+    let y = mt[this.index++]!;
+    y ^= y >>> 11;
+    y ^= (y << 7) & 0x9d2c5680;
+    y ^= (y << 15) & 0xefc60000;
+    y ^= y >>> 18;
+    return y >>> 0;
+  }
+}
+
 export class PyRandom {
-  private readonly mt = new Uint32Array(624);
-  private index = 624;
+  private readonly gen = new Mt19937();
+  private get mt() {
+    return this.gen.mt;
+  }
 
   constructor(seed: number) {
     if (!Number.isInteger(seed)) throw new Error(`PyRandom: seed must be an integer, got ${seed}`);
@@ -19,20 +61,9 @@ export class PyRandom {
     this.initByArray(key);
   }
 
-  private initGenrand(s: number): void {
-    const mt = this.mt;
-    mt[0] = s >>> 0;
-    for (let i = 1; i < 624; i++) {
-      const prev = mt[i - 1]! ^ (mt[i - 1]! >>> 30);
-      // 1812433253 * prev + i, in 32-bit arithmetic
-      mt[i] = (Math.imul(1812433253, prev) + i) >>> 0;
-    }
-    this.index = 624;
-  }
-
   private initByArray(key: number[]): void {
     const mt = this.mt;
-    this.initGenrand(19650218);
+    this.gen.seed(19650218);
     let i = 1;
     let j = 0;
     for (let k = Math.max(624, key.length); k > 0; k--) {
@@ -60,20 +91,7 @@ export class PyRandom {
 
   /** The next 32-bit output (`genrand_uint32`). */
   uint32(): number {
-    const mt = this.mt;
-    if (this.index >= 624) {
-      for (let k = 0; k < 624; k++) {
-        const y = (mt[k]! & 0x80000000) | (mt[(k + 1) % 624]! & 0x7fffffff);
-        mt[k] = mt[(k + 397) % 624]! ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
-      }
-      this.index = 0;
-    }
-    let y = mt[this.index++]!;
-    y ^= y >>> 11;
-    y ^= (y << 7) & 0x9d2c5680;
-    y ^= (y << 15) & 0xefc60000;
-    y ^= y >>> 18;
-    return y >>> 0;
+    return this.gen.next();
   }
 
   /** `getrandbits(k)` for 1 ≤ k ≤ 32. */
