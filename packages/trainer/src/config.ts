@@ -46,6 +46,8 @@ export interface TrainConfig {
   logSteps: number;
   evalSteps: number;
   saveSteps: number;
+  /** keep at most this many `checkpoint-*` directories, deleting the oldest (TRL `save_total_limit`); 0 = all */
+  saveTotalLimit: number;
   maxLength: number;
   maxPromptLength: number;
   truncationMode: 'keep_end' | 'keep_start';
@@ -108,6 +110,7 @@ export function parseTrainConfig(raw: unknown, source = 'config'): TrainConfig {
     logSteps: r.number('logSteps', 1, { min: 1, integer: true }),
     evalSteps: r.number('evalSteps', 0, { min: 0, integer: true }),
     saveSteps: r.number('saveSteps', 0, { min: 0, integer: true }),
+    saveTotalLimit: r.number('saveTotalLimit', 0, { min: 0, integer: true }),
     maxLength: r.number('maxLength', 512, { min: 2, integer: true }),
     maxPromptLength: r.number('maxPromptLength', 256, { min: 1, integer: true }),
     truncationMode: r.oneOf('truncationMode', 'keep_end', ['keep_end', 'keep_start'] as const),
@@ -243,4 +246,35 @@ export function parseObjectiveSpec(
   return fail(
     "is required: a name ('dpo'), {name, config}, a list of {name, weight, config}, or TRL's {loss_type, loss_weights, …}",
   );
+}
+
+/**
+ * Fields a resume may change (they do not change what is trained): logging, evaluation and
+ * saving cadence, the step budget, where outputs go. Every other field of the checkpoint's
+ * config must be equal; data are compared by content (`dataFingerprint`).
+ */
+export const RESUME_SAFE_FIELDS: readonly (keyof TrainConfig)[] = [
+  'logSteps',
+  'evalSteps',
+  'saveSteps',
+  'saveTotalLimit',
+  'maxSteps',
+  'output',
+  'refCache',
+  'train',
+  'eval',
+  // the two AdamW implementations store their moments alike (tested to resume across)
+  'optim',
+];
+
+/** The first field (dotted path) where two configs differ, ignoring the resume-safe ones. */
+export function firstConfigDifference(a: TrainConfig, b: TrainConfig): string | undefined {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  for (const k of keys) {
+    if ((RESUME_SAFE_FIELDS as readonly string[]).includes(k)) continue;
+    const x = JSON.stringify((a as unknown as Record<string, unknown>)[k]);
+    const y = JSON.stringify((b as unknown as Record<string, unknown>)[k]);
+    if (x !== y) return k;
+  }
+  return undefined;
 }

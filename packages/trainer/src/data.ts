@@ -250,7 +250,9 @@ export function parseRecord(
  * The records of a JSONL file, or of a JSON array when the text starts with `[`, each with
  * its 1-based line (array index + 1 for an array). Malformed JSON names the file and line.
  */
-function jsonRecords(text: string, path: string): [unknown, number][] {
+function jsonRecords(source: string, path: string): [unknown, number][] {
+  // a UTF-8 byte-order mark (editors on Windows write one) is not part of the first record
+  const text = source.replace(/^\uFEFF/, '');
   const raws: [unknown, number][] = [];
   if (text.trimStart().startsWith('[')) {
     let arr: unknown;

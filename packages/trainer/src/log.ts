@@ -1,6 +1,16 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { StepRecord } from './trainer.js';
+
+/** One optimizer step as the loop reports it. */
+export interface StepRecord {
+  step: number;
+  epoch: number;
+  loss: number;
+  lr: number;
+  gradNorm: number;
+  metrics: Record<string, number>;
+  seconds: number;
+}
 
 /** Where a run reports: a JSONL metrics file always; a progress bar on a TTY, JSONL lines otherwise. */
 export interface Logger {
@@ -19,18 +29,24 @@ function fmt(v: number | undefined): string {
 }
 
 /**
- * `file`: the JSONL metrics file (one object per step and per event). `mode`: `auto` draws a
- * progress bar when stderr is a TTY and prints JSONL to stdout otherwise; `quiet` writes the
- * file only.
+ * `file`: the JSONL metrics file (one object per step and per event), created at the first
+ * write (a run that fails validation leaves no output directory). `mode`: `auto` draws a
+ * progress bar when stderr is a TTY, and prints JSONL to stdout when stdout is not a TTY
+ * (`alignjs train > log.jsonl` from a terminal gets both); `quiet` writes the file only.
  */
 export function makeLogger(file: string | undefined, mode: 'auto' | 'quiet' = 'auto'): Logger {
-  if (file) mkdirSync(dirname(file), { recursive: true });
   const tty = mode === 'auto' && Boolean(process.stderr.isTTY);
+  const jsonlToStdout = mode === 'auto' && !process.stdout.isTTY;
   const started = performance.now();
+  let made = false;
   const write = (obj: Record<string, unknown>) => {
     const line = JSON.stringify({ time: new Date().toISOString(), ...obj });
-    if (file) appendFileSync(file, `${line}\n`);
-    if (mode === 'auto' && !tty) process.stdout.write(`${line}\n`);
+    if (file) {
+      if (!made) mkdirSync(dirname(file), { recursive: true });
+      made = true;
+      appendFileSync(file, `${line}\n`);
+    }
+    if (jsonlToStdout) process.stdout.write(`${line}\n`);
   };
   let barShown = false;
   const bar = (label: string, done: number, total: number, extra = '') => {

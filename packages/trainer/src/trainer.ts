@@ -1,4 +1,5 @@
-import { copyFile, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { copyFile, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
@@ -27,10 +28,10 @@ import {
   tinyModelDir,
 } from '@alignjs/models';
 import * as tf from '@tensorflow/tfjs-core';
-import type { TrainConfig } from './config.js';
+import { firstConfigDifference, RESUME_SAFE_FIELDS, type TrainConfig } from './config.js';
 import { checkKind, type Dataset, loadDataset, loadPrompts } from './data.js';
 import { type BatchPlan, planBatch, type RewardFn, type RowLogps } from './features.js';
-import { type Logger, makeLogger } from './log.js';
+import { type Logger, makeLogger, type StepRecord } from './log.js';
 import { resolveObjective } from './objectives.js';
 import {
   clipByGlobalNorm,
@@ -42,15 +43,7 @@ import {
 import { rewardFnFromModel } from './reward-model.js';
 import { type Row, type TokenizedExample, tokenizeDataset } from './tokenize.js';
 
-export interface StepRecord {
-  step: number;
-  epoch: number;
-  loss: number;
-  lr: number;
-  gradNorm: number;
-  metrics: Record<string, number>;
-  seconds: number;
-}
+export type { StepRecord };
 
 export interface TrainResult {
   steps: number;
@@ -111,6 +104,7 @@ export class Trainer {
   private truncated = 0;
   private refRows = new Map<string, { sum: number; prompt: number }>();
   private refId = '';
+  private dataFingerprint = '';
   private disposeReward?: () => void;
 
   constructor(config: TrainConfig, options: { logger?: Logger; reward?: RewardFn } = {}) {
@@ -222,6 +216,15 @@ export class Trainer {
       return out;
     };
     this.trainBatches = chunk(examples, c.seed);
+    this.dataFingerprint = createHash('sha256')
+      .update(
+        JSON.stringify(
+          [examples, evalExamples].map((xs) =>
+            xs.map((e) => [e.prompt, e.responses, e.scores, e.label]),
+          ),
+        ),
+      )
+      .digest('hex');
     // Online runs have no fixed responses to evaluate on: their metric is the sampled reward.
     this.evalBatches = evalExamples.length && !c.online ? chunk(evalExamples, c.seed + 2) : [];
     if (this.trainBatches.length === 0) throw new Error(`${c.train}: no training examples`);
@@ -473,6 +476,7 @@ export class Trainer {
     const started = performance.now();
     const info = await this.setup();
     const c = this.config;
+    await this.removeStaleTemp();
     if (!c.online) await this.precomputeReference();
     const vars = this.policy!.trainableVariables();
     const optim = resolveOptimizer(
@@ -608,8 +612,7 @@ export class Trainer {
     const tmp = `${dir}.tmp-${process.pid}`;
     await rm(tmp, { recursive: true, force: true });
     await mkdir(tmp, { recursive: true });
-    if (this.policy!.lora.size) await saveLora(this.policy!, tmp, this.modelDir());
-    else await saveModel(this.policy!, tmp);
+    await this.saveModelFiles(tmp);
     const optState = new Map<string, { shape: number[]; data: Float32Array }>();
     const { m, v } = opt.moments();
     opt.vars.forEach((w, i) => {
@@ -628,6 +631,8 @@ export class Trainer {
           batchInEpoch: state.batchInEpoch,
           optimizerStep: opt.step,
           seed: this.config.seed,
+          config: this.config,
+          dataFingerprint: this.dataFingerprint,
           ...(this.config.syncRefModel ? { refId: this.refId } : {}),
           history: state.history,
           evalHistory: state.evalHistory,
@@ -639,17 +644,92 @@ export class Trainer {
     await rm(dir, { recursive: true, force: true });
     await rename(tmp, dir);
     this.log.event({ event: 'checkpoint', step: state.step, dir });
+    await this.pruneCheckpoints();
     return dir;
+  }
+
+  /** `saveTotalLimit` (TRL `save_total_limit`): only the newest N checkpoints stay. */
+  private async pruneCheckpoints(): Promise<void> {
+    const limit = this.config.saveTotalLimit;
+    if (!limit) return;
+    const steps = (await readdir(this.config.output))
+      .map((f) => /^checkpoint-(\d+)$/.exec(f))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => Number(m[1]))
+      .sort((a, b) => a - b);
+    for (const step of steps.slice(0, Math.max(0, steps.length - limit)))
+      await rm(join(this.config.output, `checkpoint-${step}`), { recursive: true, force: true });
+  }
+
+  /**
+   * Leftovers of a crashed run in the output directory — `checkpoint-N.tmp-PID` and
+   * `final.tmp-PID` folders whose process is gone — are removed before training.
+   */
+  private async removeStaleTemp(): Promise<void> {
+    let names: string[];
+    try {
+      names = await readdir(this.config.output);
+    } catch {
+      return;
+    }
+    for (const f of names) {
+      const m = /\.(?:tmp|old)-(\d+)$/.exec(f);
+      if (!m || !/^(checkpoint-\d+|final)\./.test(f)) continue;
+      const pid = Number(m[1]);
+      let alive = pid === process.pid;
+      if (!alive) {
+        try {
+          process.kill(pid, 0);
+          alive = true;
+        } catch {
+          alive = false;
+        }
+      }
+      if (!alive) await rm(join(this.config.output, f), { recursive: true, force: true });
+    }
+  }
+
+  /** Weights (or adapters) plus what `AutoTokenizer` and generation need, into `dir`. */
+  private async saveModelFiles(dir: string): Promise<void> {
+    if (this.policy!.lora.size) await saveLora(this.policy!, dir, this.modelDir());
+    else await saveModel(this.policy!, dir);
+    for (const f of await readdir(this.modelDir())) {
+      if (
+        f.startsWith('tokenizer') ||
+        f === 'special_tokens_map.json' ||
+        f === 'chat_template.jinja' ||
+        f === 'generation_config.json'
+      )
+        await copyFile(join(this.modelDir(), f), join(dir, f));
+    }
   }
 
   private async restore(dir: string, opt: Optimizer, state: TrainerState): Promise<void> {
     const s = JSON.parse(
       await readFile(join(dir, 'trainer_state.json'), 'utf8'),
-    ) as TrainerState & { optimizerStep: number; seed: number; refId?: string };
+    ) as TrainerState & {
+      optimizerStep: number;
+      seed: number;
+      refId?: string;
+      config?: TrainConfig;
+      dataFingerprint?: string;
+    };
     if (s.seed !== this.config.seed)
       throw new Error(
         `${dir}: checkpoint was made with seed ${s.seed}, this run has seed ${this.config.seed}`,
       );
+    if (s.config) {
+      const field = firstConfigDifference(s.config, this.config);
+      if (field)
+        throw new Error(
+          `${dir}: the checkpoint was made with ${field} = ${JSON.stringify((s.config as unknown as Record<string, unknown>)[field])}, this run has ${JSON.stringify((this.config as unknown as Record<string, unknown>)[field])}; a resume may change only ${RESUME_SAFE_FIELDS.join(', ')}`,
+        );
+    }
+    if (s.dataFingerprint && s.dataFingerprint !== this.dataFingerprint)
+      throw new Error(
+        `${dir}: the training data differ from the checkpoint's (another file, or the same file edited); resume with the data the run started with`,
+      );
+    await this.truncateMetrics(s.step);
     if (this.policy!.lora.size) {
       const fresh = await loadModel(this.modelDir());
       for (const [k, v] of this.policy!.params) v.assign(fresh.params.get(k)!);
@@ -690,15 +770,48 @@ export class Trainer {
     this.log.event({ event: 'resume', step: s.step, dir });
   }
 
-  /** The final model as a Hugging Face directory (weights or adapters, config, tokenizer files). */
-  private async saveFinal(dir: string): Promise<void> {
-    await mkdir(dir, { recursive: true });
-    if (this.policy!.lora.size) await saveLora(this.policy!, dir, this.modelDir());
-    else await saveModel(this.policy!, dir);
-    for (const f of await readdir(this.modelDir())) {
-      if (f.startsWith('tokenizer') || f === 'special_tokens_map.json')
-        await copyFile(join(this.modelDir(), f), join(dir, f));
+  /**
+   * `metrics.jsonl` after a resume from step N: step, eval and checkpoint lines past N (written
+   * by the run that was killed) are dropped, so no step appears twice. Written atomically.
+   */
+  private async truncateMetrics(step: number): Promise<void> {
+    const file = join(this.config.output, 'metrics.jsonl');
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch {
+      return;
     }
+    const keep = text.split('\n').filter((l) => {
+      if (!l.trim()) return false;
+      try {
+        const r = JSON.parse(l) as { step?: unknown };
+        return !(typeof r.step === 'number' && r.step > step);
+      } catch {
+        return false; // a line cut by the kill
+      }
+    });
+    await writeFileAtomic(file, keep.length ? `${keep.join('\n')}\n` : '');
+  }
+
+  /**
+   * The final model as a Hugging Face directory (weights or adapters, config, tokenizer files,
+   * chat template, generation config), written atomically: a temp directory renamed into
+   * place, the previous `final/` kept until the new one is complete.
+   */
+  private async saveFinal(dir: string): Promise<void> {
+    const tmp = `${dir}.tmp-${process.pid}`;
+    const old = `${dir}.old-${process.pid}`;
+    await rm(tmp, { recursive: true, force: true });
+    await mkdir(tmp, { recursive: true });
+    await this.saveModelFiles(tmp);
+    const exists = await stat(dir).then(
+      () => true,
+      () => false,
+    );
+    if (exists) await rename(dir, old);
+    await rename(tmp, dir);
+    await rm(old, { recursive: true, force: true });
   }
 
   dispose(): void {
