@@ -18,6 +18,11 @@ export interface BatchOptions {
   maxPromptLength?: number;
   /** default `keep_end`: keep the last prompt tokens, as TRL does */
   truncationMode?: TruncationMode;
+  /**
+   * `keep_end` keeps the prompt's first token too (its BOS or shared first token, which RAO's
+   * partition estimate needs), then the last ones
+   */
+  keepFirstPromptToken?: boolean;
 }
 
 /** One tokenized example: prompt ids then response ids. */
@@ -68,9 +73,16 @@ function checkInt(name: string, v: number | undefined, min: number): void {
   }
 }
 
-function truncatePrompt(p: readonly number[], keep: number, mode: TruncationMode): number[] {
+function truncatePrompt(
+  p: readonly number[],
+  keep: number,
+  mode: TruncationMode,
+  keepFirst = false,
+): number[] {
   if (p.length <= keep) return [...p];
-  return mode === 'keep_end' ? p.slice(p.length - keep) : p.slice(0, keep);
+  if (mode === 'keep_start') return p.slice(0, keep);
+  if (keepFirst && keep >= 1) return [p[0]!, ...p.slice(p.length - (keep - 1))];
+  return p.slice(p.length - keep);
 }
 
 /**
@@ -81,17 +93,21 @@ function truncatePrompt(p: readonly number[], keep: number, mode: TruncationMode
  */
 export function truncateExample(
   ex: TokenExample,
-  opts: Pick<BatchOptions, 'maxLength' | 'maxPromptLength' | 'truncationMode'>,
+  opts: Pick<
+    BatchOptions,
+    'maxLength' | 'maxPromptLength' | 'truncationMode' | 'keepFirstPromptToken'
+  >,
 ): { prompt: number[]; response: number[]; truncated: boolean } {
   const mode = opts.truncationMode ?? 'keep_end';
+  const first = opts.keepFirstPromptToken ?? false;
   let prompt =
     opts.maxPromptLength !== undefined
-      ? truncatePrompt(ex.prompt, opts.maxPromptLength, mode)
+      ? truncatePrompt(ex.prompt, opts.maxPromptLength, mode, first)
       : [...ex.prompt];
   let response = [...ex.response];
   if (opts.maxLength !== undefined && prompt.length + response.length > opts.maxLength) {
     if (prompt.length > opts.maxLength - 1) {
-      prompt = truncatePrompt(prompt, opts.maxLength - 1, mode);
+      prompt = truncatePrompt(prompt, opts.maxLength - 1, mode, first);
     }
     response = response.slice(0, opts.maxLength - prompt.length);
   }

@@ -218,6 +218,8 @@ export const UNA_METRICS = [
   'una/implicit_mean',
   'una/target_mean',
   'una/abs_gap',
+  'rewards/mean',
+  'logps/policy',
 ] as const;
 
 /** `una`: UNA on pairwise, binary, score or mixed feedback (una.txt section 3). */
@@ -264,6 +266,17 @@ export const unaObjective: Objective<UnaConfig> = Object.freeze<Objective<UnaCon
       const down = detach(() => tf.mul(t.isBinary, tf.sub(1, t.targets)));
       const chosen = meanWhere(t.rewards, up);
       const rejected = meanWhere(t.rewards, down);
+      const una = {
+        'una/implicit_mean': t.implicit,
+        'una/target_mean': t.targets,
+        'una/abs_gap': tf.abs(tf.sub(t.implicit, t.targets)),
+      };
+      // Score rows have no chosen/rejected split: their implicit reward and log-prob means.
+      if (c.feedback === 'score')
+        return {
+          loss: tf.mean(t.losses) as tf.Scalar,
+          metrics: { 'rewards/mean': t.rewards, 'logps/policy': p.policyLogps, ...una },
+        };
       return {
         loss: tf.mean(t.losses) as tf.Scalar,
         metrics: {

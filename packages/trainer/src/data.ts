@@ -28,9 +28,12 @@ export type Example =
   | { kind: 'score'; line: number; prompt: Text; completion: Text; score: number }
   | { kind: 'multi'; line: number; prompt: Text; completions: Text[]; scores: number[] };
 
+/** A dataset's kind: one feedback kind, or binary and score records mixed (UNA's mixed mode). */
+export type DataKind = FeedbackKind | 'mixed';
+
 export interface Dataset {
   path: string;
-  kind: FeedbackKind;
+  kind: DataKind;
   examples: Example[];
 }
 
@@ -54,8 +57,10 @@ const FIELDS: Record<FeedbackKind, string> = {
   multi: '{prompt, completions, scores}',
 };
 
-export function describeKind(kind: FeedbackKind): string {
-  return `${kind} ${FIELDS[kind]}`;
+export function describeKind(kind: DataKind): string {
+  return kind === 'mixed'
+    ? `mixed binary ${FIELDS.binary} and score ${FIELDS.score}`
+    : `${kind} ${FIELDS[kind]}`;
 }
 
 function detect(rec: Record<string, unknown>): FeedbackKind | undefined {
@@ -282,14 +287,17 @@ export function parseDataset(text: string, path: string, range?: [number, number
   const raws = jsonRecords(text, path);
   if (raws.length === 0) throw new DataError(path, 1, undefined, 'the file has no records');
   const examples = raws.map(([r, line]) => parseRecord(r, path, line, range));
-  const kind = examples[0]!.kind;
-  const other = examples.find((e) => e.kind !== kind);
+  let kind: DataKind = examples[0]!.kind;
+  const kinds = new Set(examples.map((e) => e.kind));
+  // binary and score records may share a file (UNA's mixed feedback); nothing else mixes
+  if (kinds.size === 2 && kinds.has('binary') && kinds.has('score')) kind = 'mixed';
+  const other = kind === 'mixed' ? undefined : examples.find((e) => e.kind !== kind);
   if (other) {
     throw new DataError(
       path,
       other.line,
       undefined,
-      `record is ${describeKind(other.kind)} but line ${examples[0]!.line} is ${describeKind(kind)}; one file holds one kind`,
+      `record is ${describeKind(other.kind)} but line ${examples[0]!.line} is ${describeKind(kind)}; one file holds one kind (binary and score records may mix, for UNA's mixed feedback)`,
     );
   }
   return { path, kind, examples };
@@ -311,7 +319,11 @@ export function checkKind(
   objective: string,
   accepted: readonly FeedbackKind[],
 ): void {
-  if (!accepted.includes(dataset.kind)) {
+  const ok =
+    dataset.kind === 'mixed'
+      ? accepted.includes('binary') && accepted.includes('score')
+      : accepted.includes(dataset.kind);
+  if (!ok) {
     throw new Error(
       `${dataset.path}: the data is ${describeKind(dataset.kind)}, but objective '${objective}' needs ${accepted.map(describeKind).join(' or ')}`,
     );

@@ -6,6 +6,7 @@
 
 import type { FeedbackKind, ObjectiveInputs, ObjectiveNeeds } from '@alignjs/core-logprob';
 import * as tf from '@tensorflow/tfjs-core';
+import type { DataKind } from './data.js';
 import type { Row, TokenizedExample } from './tokenize.js';
 
 /** Per-row numbers the policy (differentiable) or the reference (cached) provides. */
@@ -56,7 +57,7 @@ function pickRows(values: tf.Tensor1D, rows: number[], n: number): tf.Tensor1D {
  */
 export function planBatch(
   batch: TokenizedExample[],
-  dataKind: FeedbackKind,
+  dataKind: DataKind,
   needs: ObjectiveNeeds,
   reward?: RewardFn,
 ): BatchPlan {
@@ -73,7 +74,7 @@ export function planBatch(
 
 function planLayout(
   batch: TokenizedExample[],
-  dataKind: FeedbackKind,
+  dataKind: DataKind,
   needs: ObjectiveNeeds,
   reward?: RewardFn,
 ): BatchPlan {
@@ -97,7 +98,22 @@ function planLayout(
       ...batch.map((e) => ({ prompt: e.prompt, response: e.responses[1]!, ...tail(e) })),
     ];
     const lengths = lens(rows);
-    const scored = batch.every((e) => e.scores);
+    // scores from the data, or from the reward function on (prompt, chosen/rejected)
+    const scores = batch.every((e) => e.scores)
+      ? batch.map((e) => e.scores!)
+      : reward
+        ? batch.map((e) => [
+            reward(e.promptText, e.responseTexts[0]!),
+            reward(e.promptText, e.responseTexts[1]!),
+          ])
+        : undefined;
+    if (needs.rewards && !scores) {
+      const e = batch.find((x) => !x.scores)!;
+      throw new Error(
+        `line ${e.line}: this objective needs scores: 'score_chosen' and 'score_rejected' on every record (or a reward function)`,
+      );
+    }
+    const scored = scores !== undefined;
     return {
       rows,
       lengths,
@@ -115,8 +131,8 @@ function planLayout(
           rejectedLengths: vec(lengths.slice(B)),
           ...(scored
             ? {
-                chosenScores: vec(batch.map((e) => e.scores![0]!)),
-                rejectedScores: vec(batch.map((e) => e.scores![1]!)),
+                chosenScores: vec(scores!.map((x) => x[0]!)),
+                rejectedScores: vec(scores!.map((x) => x[1]!)),
               }
             : {}),
         };
@@ -124,7 +140,7 @@ function planLayout(
     };
   }
   if (needs.inputs === 'pointwise') {
-    if (dataKind !== 'binary' && dataKind !== 'score')
+    if (dataKind !== 'binary' && dataKind !== 'score' && dataKind !== 'mixed')
       throw new Error(`pointwise inputs need binary or score data, got ${dataKind}`);
     const own = batch.map((e) => ({ prompt: e.prompt, response: e.responses[0]! }));
     // KTO's KL estimate: each prompt with the next example's completion (mismatched pairs).
@@ -133,6 +149,16 @@ function planLayout(
       : [];
     const rows = [...own, ...kl];
     const lengths = lens(rows);
+    // scores (or rewards) once per plan, not per step
+    const scoreValues = batch.some((e) => e.kind === 'score')
+      ? batch.map((e) =>
+          e.kind !== 'score'
+            ? 0
+            : reward
+              ? reward(e.promptText, e.responseTexts[0]!)
+              : e.scores![0]!,
+        )
+      : undefined;
     return {
       rows,
       lengths,
@@ -143,16 +169,10 @@ function planLayout(
           policyLogps: take(p.sum, 0),
           refLogps: take(r!.sum, 0),
           lengths: vec(lengths.slice(0, B)),
-          ...(dataKind === 'binary'
-            ? { labels: vec(batch.map((e) => e.label!)), isBinary: vec(batch.map(() => 1)) }
-            : {
-                scores: vec(
-                  batch.map((e) =>
-                    reward ? reward(e.promptText, e.responseTexts[0]!) : e.scores![0]!,
-                  ),
-                ),
-                isBinary: vec(batch.map(() => 0)),
-              }),
+          // row by row (a mixed file holds both): binary rows carry labels, score rows scores
+          labels: vec(batch.map((e) => (e.kind === 'binary' ? e.label! : 0))),
+          isBinary: vec(batch.map((e) => (e.kind === 'binary' ? 1 : 0))),
+          ...(scoreValues ? { scores: vec(scoreValues) } : {}),
         };
         if (needs.mismatchedPairs) {
           inputs.klPolicyLogps = take(p.sum, B);
@@ -213,19 +233,31 @@ function planLayout(
       }),
     };
   }
-  // cross (VAR): each example's first response is its y_i.
-  const pairs = batch.map((e) => ({ prompt: e.prompt, response: e.responses[0]! }));
-  const texts = batch.map((e) => ({ p: e.promptText, r: e.responseTexts[0]! }));
-  const rewards = batch.map((e, i) =>
-    reward
-      ? reward(texts[i]!.p, texts[i]!.r)
-      : (e.scores?.[0] ?? (e.label !== undefined ? e.label : Number.NaN)),
+  // cross (VAR): every (prompt, completion) row of the batch — all K completions of multi
+  // data, the chosen one of a pair, the one of binary/score data — against every response.
+  const items = batch.flatMap((e) =>
+    (dataKind === 'multi' ? e.responses.map((_, k) => k) : [0]).map((k) => ({
+      row: { prompt: e.prompt, response: e.responses[k]! },
+      p: e.promptText,
+      r: e.responseTexts[k]!,
+      reward: reward
+        ? reward(e.promptText, e.responseTexts[k]!)
+        : (e.scores?.[k] ?? (e.label !== undefined ? e.label : Number.NaN)),
+      line: e.line,
+    })),
   );
-  if (rewards.some((v) => !Number.isFinite(v)))
-    throw new Error('VAR needs a reward per response: scores in the data or a reward function');
+  const bad = items.find((x) => !Number.isFinite(x.reward));
+  if (bad)
+    throw new Error(
+      `line ${bad.line}: VAR needs a reward per response: scores in the data or a reward function`,
+    );
+  const pairs = items.map((x) => x.row);
+  const rewards = items.map((x) => x.reward);
   const crossRows: Row[] = [];
   for (const a of pairs)
     for (const b of pairs) crossRows.push({ prompt: a.prompt, response: b.response });
+  // r(x_i, y_j) once per plan (plans are made once per fixed batch), not once per step
+  const crossRewards = reward ? items.map((a) => items.map((b) => reward(a.p, b.r))) : undefined;
   const lengths = lens(pairs);
   return {
     rows: pairs,
@@ -237,9 +269,7 @@ function planLayout(
       lengths: vec(lengths),
       refCrossLogps: refCross!,
       rewards: vec(rewards),
-      ...(reward
-        ? { crossRewards: tf.tensor2d(texts.map((a) => texts.map((b) => reward(a.p, b.r)))) }
-        : {}),
+      ...(crossRewards ? { crossRewards: tf.tensor2d(crossRewards) } : {}),
     }),
   };
 }

@@ -29,6 +29,8 @@ export interface TokenizeOptions {
   maxLength?: number;
   maxPromptLength?: number;
   truncationMode?: TruncationMode;
+  /** keep the prompt's first token when `keep_end` truncates (RAO) */
+  keepFirstPromptToken?: boolean;
 }
 
 function asMessages(t: Text): ChatMessage[] | undefined {
@@ -110,4 +112,27 @@ export function tokenizeDataset(
     return out;
   });
   return { examples, truncated };
+}
+
+/**
+ * RAO's rule (objectives.md, loss-rao): every prompt starts with the same token, so that
+ * log p(prompt after its first token) estimates the partition function. Throws naming the
+ * file, line and tokens of the first prompt that breaks it.
+ */
+export function checkSharedFirstToken(
+  examples: readonly TokenizedExample[],
+  file: string,
+  objective: string,
+): void {
+  const first = examples[0]?.prompt[0];
+  for (const e of examples) {
+    if (e.prompt.length === 0)
+      throw new Error(
+        `${file}:${e.line}: ${objective} needs a non-empty prompt (its first token is shared)`,
+      );
+    if (e.prompt[0] !== first)
+      throw new Error(
+        `${file}:${e.line}: ${objective}: every prompt must start with the same token (the partition estimate conditions on it); this prompt starts with token ${e.prompt[0]}, line ${examples[0]!.line} with ${first}. Use a tokenizer that adds a BOS, or start every prompt alike`,
+      );
+  }
 }

@@ -41,7 +41,12 @@ import {
   resolveOptimizer,
 } from './optim.js';
 import { rewardFnFromModel } from './reward-model.js';
-import { type Row, type TokenizedExample, tokenizeDataset } from './tokenize.js';
+import {
+  checkSharedFirstToken,
+  type Row,
+  type TokenizedExample,
+  tokenizeDataset,
+} from './tokenize.js';
 
 export type { StepRecord };
 
@@ -105,6 +110,7 @@ export class Trainer {
   private refRows = new Map<string, { sum: number; prompt: number }>();
   private refId = '';
   private dataFingerprint = '';
+  private readonly plans = new WeakMap<TokenizedExample[], BatchPlan>();
   private disposeReward?: () => void;
 
   constructor(config: TrainConfig, options: { logger?: Logger; reward?: RewardFn } = {}) {
@@ -121,7 +127,7 @@ export class Trainer {
   async setup(): Promise<BackendInfo> {
     const info = await initBackend();
     const c = this.config;
-    const resolved = resolveObjective(c.objective);
+    const resolved = resolveObjective(withScoreRange(c.objective, c.scoreRange));
     this.objective = resolved.objective;
     this.objectiveConfig = resolved.config;
     this.needs = this.objective.needs(this.objectiveConfig);
@@ -186,22 +192,24 @@ export class Trainer {
     }
     if (c.lora) addLora(this.policy, c.lora, c.seed);
     this.refId = `${c.reference ? resolve(c.reference) : dir}`;
-    const tok = tokenizeDataset(this.dataset, this.tokenizer, {
+    const tokOpts = {
       maxLength: c.maxLength,
       maxPromptLength: c.maxPromptLength,
       truncationMode: c.truncationMode,
-    });
+      // RAO's partition estimate conditions on a first prompt token all prompts share
+      keepFirstPromptToken: this.needs.promptLogps,
+    };
+    const tok = tokenizeDataset(this.dataset, this.tokenizer, tokOpts);
+    if (this.needs.promptLogps && !c.online)
+      checkSharedFirstToken(tok.examples, c.train, this.objective.name);
     this.truncated = tok.truncated;
     let examples = tok.examples;
     let evalExamples: TokenizedExample[] = [];
     if (c.eval) {
       const evalDs = await loadDataset(resolve(c.eval), c.scoreRange);
       checkKind(evalDs, this.objective.name, this.objective.feedbackFor(this.objectiveConfig));
-      evalExamples = tokenizeDataset(evalDs, this.tokenizer, {
-        maxLength: c.maxLength,
-        maxPromptLength: c.maxPromptLength,
-        truncationMode: c.truncationMode,
-      }).examples;
+      evalExamples = tokenizeDataset(evalDs, this.tokenizer, tokOpts).examples;
+      if (this.needs.promptLogps) checkSharedFirstToken(evalExamples, c.eval, this.objective.name);
     } else if (c.evalFraction > 0) {
       const p = permutation(examples.length, c.seed + 1);
       const nEval = Math.max(1, Math.round(examples.length * c.evalFraction));
@@ -228,6 +236,34 @@ export class Trainer {
     // Online runs have no fixed responses to evaluate on: their metric is the sampled reward.
     this.evalBatches = evalExamples.length && !c.online ? chunk(evalExamples, c.seed + 2) : [];
     if (this.trainBatches.length === 0) throw new Error(`${c.train}: no training examples`);
+    // Scores outside the objective's declared range (PRO's default is [0, 1]) fail now.
+    const range = (this.objectiveConfig as { scoreRange?: [number, number] }).scoreRange;
+    if (range && this.needs.rewards && !this.reward && !c.online)
+      for (const [file, xs] of [
+        [c.train, examples],
+        [c.eval ?? c.train, evalExamples],
+      ] as const)
+        for (const e of xs)
+          for (const v of e.scores ?? [])
+            if (!(v >= range[0] && v <= range[1]))
+              throw new Error(
+                `${file}:${e.line}: score ${v} is outside the objective's scoreRange [${range[0]}, ${range[1]}] (set scoreRange to the data's scale)`,
+              );
+    // Every batch planned now: data the objective cannot use fails here, naming the file and
+    // line, before the reference pass or any output.
+    if (!c.online)
+      for (const [file, batches] of [
+        [c.train, this.trainBatches],
+        [c.eval ?? c.train, this.evalBatches],
+      ] as const)
+        for (const b of batches) {
+          try {
+            this.plan(b);
+          } catch (err) {
+            const m = (err as Error).message;
+            throw new Error(/^line \d+/.test(m) ? `${file}:${m.slice(5)}` : `${file}: ${m}`);
+          }
+        }
     this.log.event({
       event: 'setup',
       backend: info.backend,
@@ -241,8 +277,14 @@ export class Trainer {
     return info;
   }
 
+  /** A batch's plan, made once per fixed batch (rewards and cross rewards computed then). */
   private plan(batch: TokenizedExample[]): BatchPlan {
-    return planBatch(batch, this.dataset!.kind, this.needs!, this.reward);
+    let p = this.plans.get(batch);
+    if (!p) {
+      p = planBatch(batch, this.dataset!.kind, this.needs!, this.reward);
+      this.plans.set(batch, p);
+    }
+    return p;
   }
 
   /** Reference log-probs of rows, from the in-memory map (filled by `precomputeReference`). */
@@ -819,6 +861,23 @@ export class Trainer {
     this.reference?.dispose();
     this.disposeReward?.();
   }
+}
+
+/**
+ * The run's declared `scoreRange` reaches an objective that takes one (UNA's min-max
+ * normalizer, PRO's scalar scores) unless its own config sets it.
+ */
+function withScoreRange(
+  spec: TrainConfig['objective'],
+  range: [number, number] | undefined,
+): TrainConfig['objective'] {
+  if (!range || spec.name === 'weighted' || spec.config.scoreRange !== undefined) return spec;
+  try {
+    resolveObjective({ ...spec, config: { ...spec.config, scoreRange: range } });
+  } catch (err) {
+    if ((err as Error).message.includes("unknown field 'scoreRange'")) return spec;
+  }
+  return { ...spec, config: { ...spec.config, scoreRange: range } };
 }
 
 /** TR-DPO mixes the reference with the policy: both must have the same parameters. */
