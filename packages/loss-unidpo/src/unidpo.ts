@@ -30,7 +30,7 @@ export interface UniDpoConfig {
   tauGood: number;
   /** τ_ref, the performance margin in w_perf, default 1.0 */
   tauRef: number;
-  /** `indicator` (eq. 11, default) or `sign` (Algorithm 1) */
+  /** `indicator` (eq. 11 and the official code, default) or `sign` (Algorithm 1's literal pseudo-code) */
   cnllMode: CnllMode;
 }
 
@@ -69,7 +69,8 @@ export interface UniDpoTerms {
  * loss_i = −w_qual·w_perf·logσ(Δ_r) + cnll
  * ```
  * `cnllMode: 'sign'` replaces the first indicator with `sign(logp_ref − logp_θ)`, as
- * Algorithm 1 writes it (−1 when the policy already beats the reference).
+ * Algorithm 1's pseudo-code reads literally (−1 when the policy already beats the
+ * reference); the authors' code clamps it at 0, i.e. the default indicator.
  */
 export function unidpoTerms(
   p: PairwiseInputs,
