@@ -49,9 +49,16 @@ export class PyRandom {
     return this.gen.mt;
   }
 
-  constructor(seed: number) {
+  /**
+   * `seed`: an integer (CPython seeds from |seed| split into 32-bit words, least significant
+   * first), or those words given directly (`init_by_array`'s key, as a str seed makes).
+   */
+  constructor(seed: number | readonly number[]) {
+    if (typeof seed !== 'number') {
+      this.initByArray([...seed]);
+      return;
+    }
     if (!Number.isInteger(seed)) throw new Error(`PyRandom: seed must be an integer, got ${seed}`);
-    // Python seeds from |seed| split into 32-bit words, least significant first.
     let n = Math.abs(seed);
     const key: number[] = [];
     do {
@@ -92,6 +99,13 @@ export class PyRandom {
   /** The next 32-bit output (`genrand_uint32`). */
   uint32(): number {
     return this.gen.next();
+  }
+
+  /** `random()`: a 53-bit float in [0, 1) from two draws. */
+  random(): number {
+    const a = this.uint32() >>> 5;
+    const b = this.uint32() >>> 6;
+    return (a * 67108864 + b) / 9007199254740992;
   }
 
   /** `getrandbits(k)` for 1 ≤ k ≤ 32. */

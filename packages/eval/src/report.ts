@@ -3,6 +3,8 @@
 export interface Series {
   name: string;
   points: [number, number][];
+  /** bar charts: an interval [low, high] per point, drawn as an error bar */
+  errors?: [number, number][];
 }
 
 export interface Chart {
@@ -66,15 +68,23 @@ ${ticks}<text x="${W - P.r}" y="${H - P.b + 12}" text-anchor="end" font-size="10
 function barChart(c: Chart): string {
   const W = 460;
   const H = 220;
-  const bars = c.series.map((s) => ({ name: s.name, v: s.points[0]?.[1] ?? 0 }));
-  const max = Math.max(1e-9, ...bars.map((b) => Math.abs(b.v)));
+  const bars = c.series.map((s) => ({ name: s.name, v: s.points[0]?.[1] ?? 0, e: s.errors?.[0] }));
+  const max = Math.max(
+    1e-9,
+    ...bars.flatMap((b) => [Math.abs(b.v), ...(b.e ? b.e.map(Math.abs) : [])]),
+  );
   const bw = (W - 60) / Math.max(1, bars.length);
   const zero = H / 2 + 10;
   const rects = bars
     .map((b, i) => {
       const h = (Math.abs(b.v) / max) * (H / 2 - 30);
       const y = b.v >= 0 ? zero - h : zero;
-      return `<rect x="${50 + i * bw + 4}" y="${y.toFixed(1)}" width="${(bw - 8).toFixed(1)}" height="${h.toFixed(1)}" fill="${COLORS[i % COLORS.length]}"/>
+      const at = (v: number) => (zero - (v / max) * (H / 2 - 30)).toFixed(1);
+      const cx = 50 + i * bw + bw / 2;
+      const err = b.e
+        ? `<line x1="${cx}" x2="${cx}" y1="${at(b.e[0])}" y2="${at(b.e[1])}" stroke="#000"/><line x1="${cx - 5}" x2="${cx + 5}" y1="${at(b.e[0])}" y2="${at(b.e[0])}" stroke="#000"/><line x1="${cx - 5}" x2="${cx + 5}" y1="${at(b.e[1])}" y2="${at(b.e[1])}" stroke="#000"/>`
+        : '';
+      return `<rect x="${50 + i * bw + 4}" y="${y.toFixed(1)}" width="${(bw - 8).toFixed(1)}" height="${h.toFixed(1)}" fill="${COLORS[i % COLORS.length]}"/>${err}
 <text x="${50 + i * bw + bw / 2}" y="${H - 4}" font-size="10" text-anchor="middle">${esc(b.name)}</text>
 <text x="${50 + i * bw + bw / 2}" y="${(b.v >= 0 ? y - 3 : y + h + 11).toFixed(1)}" font-size="10" text-anchor="middle">${b.v.toPrecision(3)}</text>`;
     })

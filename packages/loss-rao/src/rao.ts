@@ -87,6 +87,7 @@ export const RAO_METRICS = [
   'rao/target_mean',
   'rao/logZ_mean',
   'rao/reward_mean',
+  'rao/gap',
   'rewards/chosen',
   'rewards/rejected',
   'rewards/margins',
@@ -123,6 +124,8 @@ export const raoObjective: Objective<RaoConfig> = Object.freeze<Objective<RaoCon
         'rao/target_mean': tf.div(tf.sum(t.targets), count),
         'rao/logZ_mean': t.logZ,
         'rao/reward_mean': tf.div(tf.sum(tf.mul(p.scores, p.mask)), count),
+        // the prefix-consistency gap mean |R − (βρ + β·logZ)| the loss drives to 0
+        'rao/gap': tf.div(tf.sum(tf.mul(tf.abs(tf.sub(p.scores, t.targets)), p.mask)), count),
       };
       if (p.mask.shape[1] === 2) {
         // K = 2: the response with the higher explicit reward is "chosen".

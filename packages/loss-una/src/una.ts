@@ -259,38 +259,48 @@ export const unaObjective: Objective<UnaConfig> = Object.freeze<Objective<UnaCon
         };
       });
     }
-    return computeLoss('una', inputs, 'pointwise', (p) => {
-      const t = unaPointwiseTerms(p, c);
-      // Binary rows: "chosen" = thumbs up, "rejected" = thumbs down (0 when absent).
-      const up = detach(() => tf.mul(t.isBinary, t.targets));
-      const down = detach(() => tf.mul(t.isBinary, tf.sub(1, t.targets)));
-      const chosen = meanWhere(t.rewards, up);
-      const rejected = meanWhere(t.rewards, down);
-      const una = {
-        'una/implicit_mean': t.implicit,
-        'una/target_mean': t.targets,
-        'una/abs_gap': tf.abs(tf.sub(t.implicit, t.targets)),
-      };
-      // Score rows have no chosen/rejected split: their implicit reward and log-prob means.
-      if (c.feedback === 'score')
-        return {
-          loss: tf.mean(t.losses) as tf.Scalar,
-          metrics: { 'rewards/mean': t.rewards, 'logps/policy': p.policyLogps, ...una },
-        };
-      return {
-        loss: tf.mean(t.losses) as tf.Scalar,
-        metrics: {
-          'rewards/chosen': chosen,
-          'rewards/rejected': rejected,
-          'rewards/margins': tf.sub(chosen, rejected),
-          'logps/chosen': meanWhere(p.policyLogps, up),
-          'logps/rejected': meanWhere(p.policyLogps, down),
+    return computeLoss(
+      'una',
+      inputs,
+      'pointwise',
+      (
+        p,
+      ): {
+        loss: tf.Scalar;
+        metrics: Record<string, tf.Tensor>;
+      } => {
+        const t = unaPointwiseTerms(p, c);
+        // Binary rows: "chosen" = thumbs up, "rejected" = thumbs down (0 when absent).
+        const up = detach(() => tf.mul(t.isBinary, t.targets));
+        const down = detach(() => tf.mul(t.isBinary, tf.sub(1, t.targets)));
+        const chosen = meanWhere(t.rewards, up);
+        const rejected = meanWhere(t.rewards, down);
+        const una: Record<string, tf.Tensor> = {
           'una/implicit_mean': t.implicit,
           'una/target_mean': t.targets,
           'una/abs_gap': tf.abs(tf.sub(t.implicit, t.targets)),
-        },
-      };
-    });
+        };
+        // Score rows have no chosen/rejected split: their implicit reward and log-prob means.
+        if (c.feedback === 'score')
+          return {
+            loss: tf.mean(t.losses) as tf.Scalar,
+            metrics: { 'rewards/mean': t.rewards, 'logps/policy': p.policyLogps, ...una },
+          };
+        return {
+          loss: tf.mean(t.losses) as tf.Scalar,
+          metrics: {
+            'rewards/chosen': chosen,
+            'rewards/rejected': rejected,
+            'rewards/margins': tf.sub(chosen, rejected),
+            'logps/chosen': meanWhere(p.policyLogps, up),
+            'logps/rejected': meanWhere(p.policyLogps, down),
+            'una/implicit_mean': t.implicit,
+            'una/target_mean': t.targets,
+            'una/abs_gap': tf.abs(tf.sub(t.implicit, t.targets)),
+          },
+        };
+      },
+    );
   },
 });
 

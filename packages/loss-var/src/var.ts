@@ -73,7 +73,13 @@ export function varTerms(p: CrossInputs, c: Readonly<VarConfig>): VarTerms {
   });
 }
 
-export const VAR_METRICS = ['var/ess', 'var/w_max', 'var/w_mean', 'logps/policy'] as const;
+export const VAR_METRICS = [
+  'var/ess',
+  'var/w_max',
+  'var/w_min',
+  'var/w_mean',
+  'logps/policy',
+] as const;
 
 /** `var`: VAR's reward-weighted maximum likelihood with in-batch partition estimates. */
 export const varObjective: Objective<VarConfig> = Object.freeze<Objective<VarConfig>>({
@@ -112,6 +118,7 @@ export const varObjective: Objective<VarConfig> = Object.freeze<Objective<VarCon
             tf.maximum(tf.sum(tf.square(t.weights)), 1e-30),
           ),
           'var/w_max': tf.max(t.weights),
+          'var/w_min': tf.min(t.weights),
           'var/w_mean': t.weights,
           'logps/policy': p.policyLogps,
         },

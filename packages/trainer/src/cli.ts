@@ -68,11 +68,13 @@ export async function main(argv: string[]): Promise<number> {
   }
   checkFlags(cmd, args);
   if (cmd === 'demo') {
-    const steps = arg(args, '--steps');
+    const num = (f: string) => (arg(args, f) ? Number(arg(args, f)) : undefined);
     await runDemo({
       output: arg(args, '--output') ?? 'alignjs-demo',
       quick: args.includes('--quick'),
-      steps: steps ? Number(steps) : undefined,
+      steps: num('--steps'),
+      seeds: num('--seeds'),
+      seed: num('--seed'),
     });
     return 0;
   }

@@ -30,7 +30,13 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = Object.freeze({
     flags: {
       '--quick': { kind: 'bool', help: 'a reduced run (CI)' },
       '--output': { kind: 'string', help: 'DIR  output folder (default alignjs-demo)' },
-      '--steps': { kind: 'int', min: 1, help: 'N  training steps per objective' },
+      '--steps': { kind: 'int', min: 1, help: 'N  training steps per objective (default 60)' },
+      '--seeds': {
+        kind: 'int',
+        min: 1,
+        help: 'N  seeds to run; intervals need ≥ 2 (default 8, 1 with --quick)',
+      },
+      '--seed': { kind: 'int', min: 0, help: 'S  the first seed (default 1)' },
     },
   },
   train: {
