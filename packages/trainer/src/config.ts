@@ -1,4 +1,4 @@
-import { ConfigReader } from '@alignjs/core-logprob';
+import { ConfigReader, type Objective } from '@alignjs/core-logprob';
 import type { LoraConfig } from '@alignjs/models';
 import { camelConfig, type PartSpec, partsFromTrl } from './objectives.js';
 import type { OptimizerName, Schedule } from './optim.js';
@@ -20,7 +20,7 @@ export interface TrainConfig {
    * the objective by name and its own config block; a weighted combination is
    * `{name: 'weighted', config: {parts: [{name, weight, config}, …]}}`
    */
-  objective: { name: string; config: Record<string, unknown> };
+  objective: { name: string; config: Record<string, unknown>; objective?: Objective<object> };
   /** output directory: checkpoints, metrics.jsonl, report.html, final model */
   output: string;
   learningRate: number;
@@ -168,13 +168,31 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
 
 /**
  * The `objective` field in any of its spellings: a name; `{name, config}`; a list of
- * `{name, weight, config}` (a weighted sum); or TRL's `{loss_type: [...], loss_weights: [...],
- * beta, label_smoothing, …}`. TRL's snake_case field names are accepted everywhere.
+ * `{name, weight, config}` (a weighted sum); TRL's `{loss_type: [...], loss_weights: [...],
+ * beta, label_smoothing, …}`; or an `Objective` object (bare, or `{objective, config}`).
+ * TRL's snake_case field names are accepted everywhere.
  */
+const isObjective = (v: unknown): v is Objective<object> =>
+  isObject(v) &&
+  typeof v.name === 'string' &&
+  typeof v.loss === 'function' &&
+  typeof v.parseConfig === 'function' &&
+  typeof v.needs === 'function';
+
 export function parseObjectiveSpec(
   raw: unknown,
   fail: (message: string) => never,
-): { name: string; config: Record<string, unknown> } {
+): TrainConfig['objective'] {
+  // an Objective object of the user's (the contract in @alignjs/core-logprob), bare or with its config
+  if (isObjective(raw)) return { name: raw.name, config: {}, objective: raw };
+  if (isObject(raw) && isObjective(raw.objective)) {
+    if (raw.config !== undefined && !isObject(raw.config)) fail('config must be an object');
+    return {
+      name: raw.objective.name,
+      config: (raw.config as Record<string, unknown>) ?? {},
+      objective: raw.objective,
+    };
+  }
   const where = 'objective';
   const wrap = (f: () => { name: string; config: Record<string, unknown> }) => {
     try {

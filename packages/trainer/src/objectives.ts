@@ -71,10 +71,16 @@ export interface PartSpec {
  * objectives with weights). `sigmoid` with `labelSmoothing` is refused: TRL 1.13 ignores
  * label smoothing there, ours would apply it (`cdpo` is conservative DPO).
  */
-export function resolveObjective(spec: { name: string; config: Record<string, unknown> }): {
+export function resolveObjective(spec: {
+  name: string;
+  config: Record<string, unknown>;
+  objective?: Objective<object>;
+}): {
   objective: Objective<object>;
   config: object;
 } {
+  if (spec.objective)
+    return { objective: spec.objective, config: spec.objective.parseConfig(spec.config) };
   if (spec.name === 'weighted') {
     const parts = (spec.config as { parts: PartSpec[] }).parts;
     const objective = weightedSum(
