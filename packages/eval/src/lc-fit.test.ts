@@ -101,9 +101,9 @@ describe("AlpacaEval's length-controlled win rate", () => {
       50,
     );
     const lib = liblinearL1Logistic(rows, 50);
-    lib.forEach((v, j) =>
-      expect(Math.abs(v - exact[j]!)).toBeLessThan(1e-2 * (1 + Math.abs(exact[j]!))),
-    );
+    lib.forEach((v, j) => {
+      expect(Math.abs(v - exact[j]!)).toBeLessThan(1e-2 * (1 + Math.abs(exact[j]!)));
+    });
     // 1-D: minimize |w| + C·Σ s·[p·softplus(−xw) + (1−p)·softplus(xw)]
     const X1 = [[1], [2], [-1], [0.5]];
     const p1 = [0.9, 0.8, 0.3, 0.6];

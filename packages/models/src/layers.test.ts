@@ -1,11 +1,21 @@
+import { initBackend } from '@alignjs/core-logprob';
 import { expectClose } from '@alignjs/core-logprob/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { embeddingLookup, matMulFast } from './layers.js';
 
-describe('matMulFast', () => {
-  it('equals tf.matMul with the stock gradient, for every transpose and for batched operands', () => {
-    expect(tf.getBackend()).toBe('wasm');
+// wasm (the patched kernels), cpu, and whatever backend this run uses (tensorflow in its CI run)
+const BACKENDS = [...new Set(['wasm', 'cpu', tf.getBackend()])] as (
+  | 'wasm'
+  | 'cpu'
+  | 'tensorflow'
+)[];
+
+describe.each(BACKENDS)('matMulFast on %s', (backend) => {
+  it('equals tf.matMul with the stock gradient, for every transpose and for batched operands', async () => {
+    const previous = tf.getBackend() as 'wasm' | 'cpu' | 'tensorflow';
+    await initBackend({ backend });
+    expect(tf.getBackend()).toBe(backend);
     const shapes: [number[], number[]][] = [
       [
         [5, 7],
@@ -57,6 +67,7 @@ describe('matMulFast', () => {
         }
       }
     }
+    await initBackend({ backend: previous });
   });
 });
 
@@ -100,8 +111,10 @@ describe('embeddingLookup', () => {
   });
 });
 
-describe('matMulFast with a broadcast operand', () => {
-  it('reduces the gradient of a rank-2 right operand over the batch dimensions', () => {
+describe.each(BACKENDS)('matMulFast with a broadcast operand on %s', (backend) => {
+  it('reduces the gradient of a rank-2 right operand over the batch dimensions', async () => {
+    const previous = tf.getBackend();
+    await initBackend({ backend });
     // Oracle: the same product with b tiled explicitly, through stock ops (tile's gradient sums).
     const a = tf.randomNormal([2, 3, 5, 7], 0, 1, 'float32', 5);
     const b = tf.randomNormal([7, 4], 0, 1, 'float32', 6);
@@ -116,5 +129,6 @@ describe('matMulFast with a broadcast operand', () => {
     expectClose(oa!.dataSync(), sa!.dataSync(), { atol: 1e-4, rtol: 1e-5, label: 'dA' });
     expectClose(ob!.dataSync(), sb!.dataSync(), { atol: 1e-4, rtol: 1e-5, label: 'dB' });
     tf.dispose([a, b, w, oa!, ob!, sa!, sb!]);
+    await initBackend({ backend: previous as 'wasm' | 'cpu' | 'tensorflow' });
   });
 });

@@ -207,7 +207,8 @@ function wasmProduct(a: tf.Tensor, b: tf.Tensor, transposeA: boolean, transposeB
  * MatMul gradient) skip XNNPACK and run ~8× slower, while an explicit transpose costs one
  * pass over the operand. It also picks the operand order that packs less (see
  * `wasmProduct`). The custom gradient computes every backward product the same way and
- * keeps only the inputs alive, not transposed copies. Other backends get plain `tf.matMul`.
+ * keeps only the inputs alive, not transposed copies. Other backends get plain `tf.matMul`
+ * products with the same gradient (which reduces broadcast batch dimensions).
  */
 export function matMulFast<T extends tf.Tensor>(
   a: T,
@@ -215,22 +216,23 @@ export function matMulFast<T extends tf.Tensor>(
   transposeA = false,
   transposeB = false,
 ): T {
-  if (tf.getBackend() !== 'wasm') return tf.matMul(a, b, transposeA, transposeB) as T;
+  // Off wasm the products are plain tf.matMul, but the gradient is still this one: tfjs-core's
+  // own BatchMatMul gradient does not reduce broadcast batch dimensions (it throws "gradient
+  // of input 'b' has shape 2,3,7,4, which does not match 7,4" on tensorflow and cpu).
+  const wasm = tf.getBackend() === 'wasm';
+  const product = (x: tf.Tensor, y: tf.Tensor, ta: boolean, tb: boolean) =>
+    wasm ? wasmProduct(x, y, ta, tb) : tf.matMul(x, y, ta, tb);
   const f = tf.customGrad(((x: tf.Tensor, y: tf.Tensor, save: tf.GradSaveFunc) => {
     save([x, y]);
     return {
-      value: wasmProduct(x, y, transposeA, transposeB),
+      value: product(x, y, transposeA, transposeB),
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
         const [sa, sb] = saved as [tf.Tensor, tf.Tensor];
         const d = dy as tf.Tensor;
         // C = op(A)·op(B): d op(A) = dC·op(B)ᵀ and d op(B) = op(A)ᵀ·dC, transposed back
         // where the operand itself was transposed.
-        let da = transposeA
-          ? wasmProduct(sb, d, transposeB, true)
-          : wasmProduct(d, sb, false, !transposeB);
-        let db = transposeB
-          ? wasmProduct(d, sa, true, transposeA)
-          : wasmProduct(sa, d, !transposeA, false);
+        let da = transposeA ? product(sb, d, transposeB, true) : product(d, sb, false, !transposeB);
+        let db = transposeB ? product(d, sa, true, transposeA) : product(sa, d, !transposeA, false);
         // Broadcast batch dimensions (a rank-2 operand against rank-4) reduce back to its shape.
         if (da.rank > sa.rank)
           da = tf.sum(

@@ -7,7 +7,6 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { parseTrainConfig } from './config.js';
 import { makeLogger } from './log.js';
-import { resolveObjective } from './objectives.js';
 import { writeTestData } from './test-data.js';
 import { Trainer } from './trainer.js';
 

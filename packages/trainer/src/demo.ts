@@ -29,7 +29,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { parseTrainConfig } from './config.js';
 import type { RewardFn } from './features.js';
 import { makeLogger } from './log.js';
-import { Trainer, type TrainResult } from './trainer.js';
+import { Trainer } from './trainer.js';
 
 export const DEMO_SCORE_RANGE: [number, number] = [-3, 3.5];
 
@@ -354,9 +354,15 @@ export async function runDemo(o: DemoOptions): Promise<{ rows: DemoRow[]; claims
         mean(evalAligned[i]!.map((a) => demoReward(p, a))),
       );
       const aligned = chosenLogps(trainer.policy!);
-      (win[d.label] ??= []).push(perPromptWin);
-      (reward[d.label] ??= []).push(perPromptReward);
-      (dLogp[d.label] ??= []).push(aligned.map((v, i) => v - startChosen[i]!));
+      const push = (m: Record<string, number[][]>, v: number[]) => {
+        m[d.label] = [...(m[d.label] ?? []), v];
+      };
+      push(win, perPromptWin);
+      push(reward, perPromptReward);
+      push(
+        dLogp,
+        aligned.map((v, i) => v - startChosen[i]!),
+      );
       wall[d.label] = (wall[d.label] ?? 0) + (performance.now() - t0) / 1000;
       const h = result.history;
       if (d.name === 'unidpo') {

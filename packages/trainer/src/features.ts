@@ -4,7 +4,7 @@
  * the objective's `needs(config).inputs` names.
  */
 
-import type { FeedbackKind, ObjectiveInputs, ObjectiveNeeds } from '@alignjs/core-logprob';
+import type { ObjectiveInputs, ObjectiveNeeds } from '@alignjs/core-logprob';
 import * as tf from '@tensorflow/tfjs-core';
 import type { DataKind } from './data.js';
 import type { Row, TokenizedExample } from './tokenize.js';
