@@ -42,9 +42,14 @@ def main():
         tasks=a.tasks.split(","),
         num_fewshot=a.num_fewshot,
         task_manager=TaskManager(include_path=a.include_path),
+        log_samples=True,
     )
     with open(a.output, "w") as f:
-        json.dump({"results": out["results"], "n-shot": out.get("n-shot")}, f, indent=1, default=str)
+        samples = {
+            task: [{"doc_id": x["doc_id"], "resps": x["resps"]} for x in rows]
+            for task, rows in (out.get("samples") or {}).items()
+        }
+        json.dump({"results": out["results"], "n-shot": out.get("n-shot"), "samples": samples}, f, indent=1, default=str)
 
 
 if __name__ == "__main__":

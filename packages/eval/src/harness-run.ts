@@ -138,7 +138,7 @@ export interface HarnessResult {
   /** lm-evaluation-harness results JSON */
   json: Record<string, unknown>;
   /** per-document metrics and log-likelihoods */
-  samples: { doc: number; lls?: number[]; metrics: Record<string, number> }[];
+  samples: { doc: number; lls?: number[]; text?: string; metrics: Record<string, number> }[];
 }
 
 export async function runHarness(o: HarnessOptions): Promise<HarnessResult> {
@@ -178,6 +178,7 @@ export async function runHarness(o: HarnessOptions): Promise<HarnessResult> {
       const e = extractGsm8k(g.texts![0]!);
       samples.push({
         doc: i,
+        text: g.texts![0]!,
         metrics: {
           'exact_match,strict-match': e.strict === d.target ? 1 : 0,
           'exact_match,flexible-extract': e.flexible === d.target ? 1 : 0,

@@ -45,11 +45,13 @@ afterAll(async () => {
   model.dispose();
 });
 
+interface LmEvalOut {
+  results: Record<string, Record<string, number>>;
+  samples: Record<string, { doc_id: number; resps: string[][] }[]>;
+}
+
 /** Runs lm_eval in a child process (async, so this process keeps serving it). */
-async function lmEval(
-  tasks: string,
-  numFewshot?: number,
-): Promise<Record<string, Record<string, number>>> {
+async function lmEval(tasks: string, numFewshot?: number): Promise<LmEvalOut> {
   const { spawn } = await import('node:child_process');
   const out = join(await mkdtemp(join(tmpdir(), 'alignjs-lmeval-')), 'results.json');
   const args = [
@@ -84,15 +86,13 @@ async function lmEval(
     p.on('exit', (c) => resolve(c ?? 1));
   });
   if (code !== 0) throw new Error(`lm_eval exited ${code}:\n${log.join('').slice(-3000)}`);
-  return (
-    JSON.parse(await readFile(out, 'utf8')) as { results: Record<string, Record<string, number>> }
-  ).results;
+  return JSON.parse(await readFile(out, 'utf8')) as LmEvalOut;
 }
 
 suite('lm-evaluation-harness against alignjs serve', () => {
   it('multiple choice: acc and acc_norm equal our harness, 0-shot and 2-shot (lm-eval’s few-shot draws)', async () => {
     for (const shots of [0, 2]) {
-      const theirs = (await lmEval('alignjs_arc', shots)).alignjs_arc!;
+      const theirs = (await lmEval('alignjs_arc', shots)).results.alignjs_arc!;
       const ours = await runHarness({
         model,
         tokenizer: tok,
@@ -107,7 +107,8 @@ suite('lm-evaluation-harness against alignjs serve', () => {
   }, 240_000);
 
   it('generation: GSM8K-style exact match equals our harness', async () => {
-    const theirs = (await lmEval('alignjs_gsm8k')).alignjs_gsm8k!;
+    const run = await lmEval('alignjs_gsm8k');
+    const theirs = run.results.alignjs_gsm8k!;
     const ours = await runHarness({
       model,
       tokenizer: tok,
@@ -118,5 +119,13 @@ suite('lm-evaluation-harness against alignjs serve', () => {
     const r = (ours.json.results as Record<string, Record<string, number>>).gsm8k!;
     expect(r['exact_match,strict-match']).toBe(theirs['exact_match,strict-match']);
     expect(r['exact_match,flexible-extract']).toBe(theirs['exact_match,flexible-extract']);
+    // the tiny model scores 0 either way: the generations themselves must be the same text
+    // one sample per (doc, filter): the raw response is the same for both filters
+    const byDoc = new Map(run.samples.alignjs_gsm8k!.map((x) => [x.doc_id, x.resps[0]![0]!]));
+    const texts = [...byDoc.entries()].sort((a, b) => a[0] - b[0]).map((x) => x[1]);
+    expect(texts.length).toBe(ours.samples.length);
+    texts.forEach((t, i) => {
+      expect(ours.samples[i]!.text!.trim(), `doc ${i}`).toBe(t.trim());
+    });
   }, 240_000);
 });
