@@ -179,6 +179,16 @@ export function pairInputs(n: PairNumbers): PairwiseInputs {
   };
 }
 
+/**
+ * {@link PairwiseInputs} from number arrays named as its fields (a golden fixture's
+ * `inputs`, e.g. `policyChosenLogps`, `chosenWpoLogps`); absent fields stay absent.
+ */
+export function pairwiseFromRecord(x: Readonly<Record<string, readonly number[]>>): PairwiseInputs {
+  const out: Record<string, unknown> = { kind: 'pairwise' };
+  for (const [k, v] of Object.entries(x)) out[k] = vec(v);
+  return out as unknown as PairwiseInputs;
+}
+
 /** Disposes every tensor field of an inputs object. */
 export function disposeInputs(x: object): void {
   tf.dispose(Object.values(x).filter((v): v is tf.Tensor => v instanceof tf.Tensor));

@@ -23,7 +23,7 @@
  * solver ({@link l1LogisticFit}, the exact optimum, is kept for checks).
  */
 import { readFileSync } from 'node:fs';
-import { winRate } from './alpaca.js';
+import { type WinRate, winRate } from './alpaca.js';
 import { LIBLINEAR_SEEDS_123, type LiblinearRow, liblinearL1Logistic } from './liblinear.js';
 import { mean, sigmoid, standardError, stdev } from './stats.js';
 
@@ -65,13 +65,7 @@ const GLMS: Record<LcGlm, { terms: string[]; regularizeToBaseline?: number }> = 
   length_controlled_minimal: { terms: [TANH, NOT_GAMED] },
 };
 
-export interface LcResult {
-  win_rate: number;
-  standard_error: number;
-  n_wins: number;
-  n_wins_base: number;
-  n_draws: number;
-  n_total: number;
+export interface LcResult extends WinRate {
   length_controlled_winrate: number;
   lc_standard_error: number;
   /** fitted weights named as AlpacaEval's formula terms */

@@ -7,7 +7,12 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type Objective, type PairwiseInputs, weightedSum } from '@alignjs/core-logprob';
-import { disposeInputs, expectClose, expectNoLeaks, vec } from '@alignjs/core-logprob/testing';
+import {
+  disposeInputs,
+  expectClose,
+  expectNoLeaks,
+  pairwiseFromRecord,
+} from '@alignjs/core-logprob/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { dpoObjectives } from './objectives.js';
@@ -68,20 +73,7 @@ function fromTrl(g: Golden): { objective: Objective<object>; raw: unknown } {
   };
 }
 
-function inputsOf(g: Golden): PairwiseInputs {
-  const x = g.inputs;
-  return {
-    kind: 'pairwise',
-    policyChosenLogps: vec(x.policyChosenLogps!),
-    policyRejectedLogps: vec(x.policyRejectedLogps!),
-    refChosenLogps: vec(x.refChosenLogps!),
-    refRejectedLogps: vec(x.refRejectedLogps!),
-    chosenLengths: vec(x.chosenLengths!),
-    rejectedLengths: vec(x.rejectedLengths!),
-    chosenWpoLogps: vec(x.chosenWpoLogps!),
-    rejectedWpoLogps: vec(x.rejectedWpoLogps!),
-  };
-}
+const inputsOf = (g: Golden): PairwiseInputs => pairwiseFromRecord(g.inputs);
 
 const label = (g: Golden) => `${g.trainer} ${g.batch} ${JSON.stringify(g.config)}`;
 

@@ -7,7 +7,7 @@ import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { expectClose, vec } from '@alignjs/core-logprob/testing';
+import { expectClose, pairwiseFromRecord } from '@alignjs/core-logprob/testing';
 import { loadSafetensors, tinyModelDir } from '@alignjs/models';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
@@ -43,18 +43,7 @@ describe("TRL's spelling of the objective", () => {
       // exactly the DPOConfig fields the golden was made with
       const cfg = parseTrainConfig({ train: 'x.jsonl', output: 'o', objective: g.config });
       const { objective, config } = resolveObjective(cfg.objective);
-      const x = g.inputs;
-      const inputs = {
-        kind: 'pairwise' as const,
-        policyChosenLogps: vec(x.policyChosenLogps!),
-        policyRejectedLogps: vec(x.policyRejectedLogps!),
-        refChosenLogps: vec(x.refChosenLogps!),
-        refRejectedLogps: vec(x.refRejectedLogps!),
-        chosenLengths: vec(x.chosenLengths!),
-        rejectedLengths: vec(x.rejectedLengths!),
-        chosenWpoLogps: vec(x.chosenWpoLogps!),
-        rejectedWpoLogps: vec(x.rejectedWpoLogps!),
-      };
+      const inputs = pairwiseFromRecord(g.inputs);
       const r = objective.loss(inputs, config);
       expectClose(r.loss.dataSync()[0]!, g.loss, {
         atol: 1e-5,
