@@ -52,7 +52,7 @@ function pickRows(values: tf.Tensor1D, rows: number[], n: number): tf.Tensor1D {
 /**
  * Plans one batch. `dataKind` is the dataset's feedback kind; `needs` the objective's.
  * Supported conversions: pairwise data → pairwise inputs, or multi (K = 2, needs scores);
- * binary/score data → pointwise inputs (KTO also gets mismatched (x_i, y_{i+1}) rows), or
+ * binary/score data → pointwise inputs (KTO also gets mismatched (x_i, y_{i−1}) rows, as TRL), or
  * multi with K = 1, or cross (VAR); multi data → multi inputs, or cross over all its rows.
  */
 export function planBatch(
@@ -143,9 +143,13 @@ function planLayout(
     if (dataKind !== 'binary' && dataKind !== 'score' && dataKind !== 'mixed')
       throw new Error(`pointwise inputs need binary or score data, got ${dataKind}`);
     const own = batch.map((e) => ({ prompt: e.prompt, response: e.responses[0]! }));
-    // KTO's KL estimate: each prompt with the next example's completion (mismatched pairs).
+    // KTO's KL estimate: prompt i with completion i − 1 of the batch (cyclic), as TRL 1.13's
+    // KTO collator builds its mismatched pairs (`completions[-1:] + completions[:-1]`).
     const kl = needs.mismatchedPairs
-      ? batch.map((e, i) => ({ prompt: e.prompt, response: batch[(i + 1) % B]!.responses[0]! }))
+      ? batch.map((e, i) => ({
+          prompt: e.prompt,
+          response: batch[(i - 1 + B) % B]!.responses[0]!,
+        }))
       : [];
     const rows = [...own, ...kl];
     const lengths = lens(rows);

@@ -169,3 +169,24 @@ describe('mismatched data fails before any work, naming file, line and field, wr
     }
   });
 });
+
+describe("KTO's mismatched pairs", () => {
+  it('pair prompt i with completion i − 1 (cyclic), as TRL 1.13', () => {
+    const e = (k: number): TokenizedExample => ({
+      kind: 'binary',
+      line: k + 1,
+      prompt: [1, 100 + k],
+      responses: [[200 + k]],
+      label: 1,
+      promptText: '',
+      responseTexts: [''],
+    });
+    const { objective, config } = resolveObjective({ name: 'kto', config: {} });
+    const plan = planBatch([e(0), e(1), e(2)], 'binary', objective.needs(config));
+    expect(plan.rows.slice(3).map((r) => [r.prompt[1], r.response[0]])).toEqual([
+      [100, 202],
+      [101, 200],
+      [102, 201],
+    ]);
+  });
+});
