@@ -101,7 +101,7 @@ export function parseModelConfig(raw: unknown, path = 'config.json'): ModelConfi
   }
   const act = c.hidden_act ?? 'silu';
   if (act !== 'silu') throw new Error(`${path}: hidden_act '${act}' is not supported (only silu)`);
-  if (c.rope_scaling) throw new Error(`${path}: rope_scaling is not supported`);
+  const ropeTheta = ropeThetaOf(c, path);
   const hiddenSize = num(c, path, 'hidden_size');
   const numHeads = num(c, path, 'num_attention_heads');
   const attentionBias = c.attention_bias === true;
@@ -117,7 +117,7 @@ export function parseModelConfig(raw: unknown, path = 'config.json'): ModelConfi
     intermediateSize: num(c, path, 'intermediate_size'),
     maxPositions: num(c, path, 'max_position_embeddings', 2048),
     normEps: num(c, path, 'rms_norm_eps', 1e-6),
-    ropeTheta: num(c, path, 'rope_theta', 10000),
+    ropeTheta,
     tieWordEmbeddings: c.tie_word_embeddings === true,
     qkvBias: modelType === 'qwen2' || attentionBias,
     oBias: attentionBias,
@@ -183,4 +183,43 @@ export function isIgnorableBuffer(name: string, c: ModelConfig): boolean {
   if (c.family === 'gpt2' && /\.attn\.(masked_)?bias$/.test(name)) return true;
   if (/rotary_emb\.inv_freq$/.test(name)) return true;
   return name === 'lm_head.weight' && c.tieWordEmbeddings;
+}
+
+/**
+ * RoPE's θ from either layout: transformers 5's `rope_parameters: {rope_type, rope_theta, …}`
+ * or the older top-level `rope_theta` / `rope_scaling`. Only the `default` RoPE type is
+ * implemented: any other (`linear`, `dynamic`, `yarn`, `llama3`, …) or any extra field that
+ * changes the math is an error naming it, never a silent fallback to plain RoPE.
+ */
+function ropeThetaOf(c: Record<string, unknown>, path: string): number {
+  const p = c.rope_parameters as Record<string, unknown> | undefined | null;
+  const scaling = c.rope_scaling as Record<string, unknown> | undefined | null;
+  if (p !== undefined && p !== null && (typeof p !== 'object' || Array.isArray(p)))
+    throw new Error(`${path}: field 'rope_parameters' must be an object, got ${JSON.stringify(p)}`);
+  const type = (p?.rope_type ?? scaling?.rope_type ?? scaling?.type ?? 'default') as unknown;
+  if (type !== 'default') {
+    const field = p?.rope_type !== undefined ? 'rope_parameters.rope_type' : 'rope_scaling';
+    throw new Error(
+      `${path}: field '${field}' is ${JSON.stringify(type)}; only the 'default' RoPE type is implemented (linear, dynamic, yarn and llama3 scaling are not yet), so this checkpoint would compute wrong logits`,
+    );
+  }
+  for (const k of Object.keys(p ?? {}))
+    if (k !== 'rope_type' && k !== 'rope_theta')
+      throw new Error(
+        `${path}: field 'rope_parameters.${k}' is not supported (it changes RoPE's math)`,
+      );
+  if (c.partial_rotary_factor !== undefined && c.partial_rotary_factor !== 1)
+    throw new Error(
+      `${path}: field 'partial_rotary_factor' ${JSON.stringify(c.partial_rotary_factor)} is not supported`,
+    );
+  const top = c.rope_theta;
+  const nested = p?.rope_theta;
+  if (top !== undefined && nested !== undefined && top !== nested)
+    throw new Error(
+      `${path}: 'rope_theta' (${JSON.stringify(top)}) and 'rope_parameters.rope_theta' (${JSON.stringify(nested)}) disagree`,
+    );
+  const theta = nested ?? top ?? 10000;
+  if (typeof theta !== 'number' || !(theta > 0))
+    throw new Error(`${path}: RoPE theta must be a number > 0, got ${JSON.stringify(theta)}`);
+  return theta;
 }
