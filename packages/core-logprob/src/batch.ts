@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { withHostCopy } from './host.js';
 
 /** Segment ids in a token batch: padding is neither prompt nor response. */
 export const SEGMENT = { pad: 0, prompt: 1, response: 2 } as const;
@@ -190,13 +191,19 @@ export function buildBatch(examples: readonly TokenExample[], opts: BatchOptions
   };
 }
 
-/** Uploads a host batch as int32 tensors. The caller owns (and disposes) them. */
+/**
+ * Uploads a host batch as int32 tensors, each registered with its host copy (so position ids
+ * and row checks need no device read). The caller owns (and disposes) them.
+ */
 export function toTensors(data: TokenBatchData): TokenBatch {
   const shape: [number, number] = [data.batchSize, data.seqLen];
   return {
-    inputIds: tf.tensor2d(data.inputIds, shape, 'int32'),
-    attentionMask: tf.tensor2d(data.attentionMask, shape, 'int32'),
-    segments: tf.tensor2d(data.segments, shape, 'int32'),
+    inputIds: withHostCopy(tf.tensor2d(data.inputIds, shape, 'int32'), data.inputIds),
+    attentionMask: withHostCopy(
+      tf.tensor2d(data.attentionMask, shape, 'int32'),
+      data.attentionMask,
+    ),
+    segments: withHostCopy(tf.tensor2d(data.segments, shape, 'int32'), data.segments),
     ...(data.responseWeights
       ? { responseWeights: tf.tensor2d(data.responseWeights, shape, 'float32') }
       : {}),

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { stopGradient } from './grad.js';
 import type { FeedbackKind, LossOutput, Objective, ObjectiveNeeds } from './objective.js';
 
 /** One part of a weighted combination. */
@@ -88,34 +89,27 @@ export function weightedSum(
           );
         merged.reference ||= n.reference;
         merged.promptLogps ||= n.promptLogps;
-        merged.crossPairs ||= n.crossPairs;
         merged.rewards ||= n.rewards;
-        merged.lengthNormalized ||= n.lengthNormalized;
         merged.mismatchedPairs ||= n.mismatchedPairs;
         if (n.wpoWeights) merged.wpoWeights = true;
       });
       return Object.freeze(merged);
     },
     loss(inputs, config): LossOutput {
-      const metrics: Record<string, number> = {};
-      const { total, each } = tf.tidy(() => {
+      return tf.tidy(() => {
+        const metrics: Record<string, tf.Scalar> = {};
         const losses = parts.map((p, i) => {
           const out = p.objective.loss(inputs, config.parts[i]!);
           for (const [k, v] of Object.entries(out.metrics)) metrics[`${prefixes[i]}/${k}`] = v;
           return out.loss;
         });
+        losses.forEach((l, i) => {
+          metrics[`${prefixes[i]}/loss`] = stopGradient(l);
+        });
         const weighted = losses.map((l, i) => tf.mul(l, parts[i]!.weight));
-        return {
-          total: (weighted.length === 1 ? weighted[0]! : tf.addN(weighted)) as tf.Scalar,
-          each: tf.stack(losses),
-        };
+        const total = (weighted.length === 1 ? weighted[0]! : tf.addN(weighted)) as tf.Scalar;
+        return { loss: total, metrics };
       });
-      const values = each.dataSync();
-      each.dispose();
-      prefixes.forEach((pre, i) => {
-        metrics[`${pre}/loss`] = values[i]!;
-      });
-      return { loss: total, metrics };
     },
   };
   return Object.freeze(objective);

@@ -5,6 +5,7 @@ export * from './batch.js';
 export * from './compose.js';
 export * from './config.js';
 export * from './grad.js';
+export * from './host.js';
 export * from './logprobs.js';
 export * from './math.js';
 export * from './objective.js';

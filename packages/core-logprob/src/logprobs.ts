@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { SEGMENT, type TokenBatch } from './batch.js';
 import { detach, stopGradient } from './grad.js';
+import { hostValues } from './host.js';
 
 /** Any causal language model: `[B, T]` ids and mask in, `[B, T, V]` next-token logits out. */
 export type CausalLM = (inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D) => tf.Tensor3D;
@@ -193,15 +194,24 @@ export function scoredMask(attentionMask: tf.Tensor2D): tf.Tensor2D {
   });
 }
 
-function checkRows(batch: TokenBatch, responseLength: tf.Tensor1D): void {
-  const mask = batch.attentionMask.dataSync();
-  const lens = responseLength.dataSync();
+/**
+ * Rows with nothing to score are an error. Computed on the host from the batch's host copies
+ * (no device read for batches made by `toTensors`).
+ */
+function checkRows(batch: TokenBatch): void {
+  const mask = hostValues(batch.attentionMask);
+  const seg = hostValues(batch.segments);
   const [B, T] = batch.attentionMask.shape;
   for (let b = 0; b < B; b++) {
     let any = false;
-    for (let t = 0; t < T && !any; t++) any = mask[b * T + t] === 1;
+    let scored = 0;
+    for (let t = 0; t < T; t++) {
+      const at = b * T + t;
+      if (mask[at] === 1) any = true;
+      if (t > 0 && mask[at] === 1 && mask[at - 1] === 1 && seg[at] === SEGMENT.response) scored++;
+    }
     if (!any) throw new Error(`row ${b} of the batch is all padding`);
-    if (lens[b] === 0) {
+    if (scored === 0) {
       throw new Error(
         `row ${b} has no scored response token (an empty response, or an empty prompt with a one-token response)`,
       );
@@ -219,6 +229,7 @@ export function sequenceLogprobsFromLogits(
   batch: TokenBatch,
   options?: LogprobOptions,
 ): SequenceLogprobs {
+  checkRows(batch);
   const result = tf.tidy(() => {
     const tokenLogps = tokenLogprobs(logits, batch.inputIds, batch.attentionMask, options);
     const scored = scoredMask(batch.attentionMask);
@@ -255,12 +266,6 @@ export function sequenceLogprobsFromLogits(
       ...wpo,
     };
   });
-  try {
-    checkRows(batch, result.responseLength);
-  } catch (err) {
-    disposeLogprobs(result);
-    throw err;
-  }
   return result;
 }
 

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { stopGradient } from './grad.js';
-import { readMetrics } from './math.js';
+import { hostCopyOf, hostValues, withHostCopy } from './host.js';
+import { readTidy } from './math.js';
 
 /**
  * The data an objective learns from (the trainer detects it from the dataset's fields):
@@ -85,20 +86,24 @@ export interface CrossInputs {
 
 export type ObjectiveInputs = PairwiseInputs | PointwiseInputs | MultiInputs | CrossInputs;
 
-/** What an objective needs the trainer to compute for it. */
+/**
+ * What an objective needs the trainer to compute for it. The trainer reads every field:
+ * the layout it builds, whether it loads and runs a reference model, which extra rows and
+ * numbers it attaches to each fixed batch.
+ */
 export interface ObjectiveNeeds {
-  /** tensor layout of `loss`'s inputs */
+  /** tensor layout of `loss`'s inputs (`cross` implies the B×B reference rows) */
   inputs: InputKind;
-  /** reference-model log-probs */
+  /** reference-model log-probs (false: no reference model is loaded or run) */
   reference: boolean;
-  /** prompt log-probs (policy and reference) from the same forward pass */
+  /**
+   * prompt log-probs (policy and reference) from the same forward pass; every prompt must
+   * start with the same token (RAO's partition estimate conditions on it), which the data
+   * layer checks and truncation keeps
+   */
   promptLogps: boolean;
-  /** the B×B cross batch */
-  crossPairs: boolean;
   /** explicit rewards or scores (from data, a reward model or a function) */
   rewards: boolean;
-  /** uses mean token log-probs (lengths must be exact) */
-  lengthNormalized: boolean;
   /** KTO-style mismatched pairs for a KL estimate */
   mismatchedPairs: boolean;
   /**
@@ -110,10 +115,14 @@ export interface ObjectiveNeeds {
   wpoWeights?: boolean;
 }
 
-/** What `loss` returns: a scalar to minimize and detached metrics as plain numbers. */
+/**
+ * What `loss` returns: a scalar to minimize and detached metrics as scalar tensors, all owned
+ * by the caller. Metrics stay on the device so a training loop reads them once per log
+ * interval; {@link readLoss} reads loss and metrics as numbers (one device read) and frees them.
+ */
 export interface LossOutput {
   loss: tf.Scalar;
-  metrics: Record<string, number>;
+  metrics: Record<string, tf.Scalar>;
 }
 
 /**
@@ -134,7 +143,10 @@ export interface Objective<C> {
   /** data kinds accepted under this config */
   feedbackFor(config: Readonly<C>): readonly FeedbackKind[];
   needs(config: Readonly<C>): ObjectiveNeeds;
-  /** scalar loss (mean over examples) and detached metrics; disposes its intermediates */
+  /**
+   * scalar loss (mean over examples) and detached metric tensors; disposes its intermediates
+   * and reads nothing from the device for inputs whose data tensors carry host copies
+   */
   loss(inputs: ObjectiveInputs, config: Readonly<C>): LossOutput;
 }
 
@@ -166,21 +178,41 @@ export function requireInput<T>(
 }
 
 /**
- * Runs a loss body in `tf.tidy`: it returns the scalar loss and metric tensors; the
- * metrics come back as plain numbers (one device read) and every intermediate is freed.
+ * Runs a loss body in `tf.tidy`: it returns the scalar loss and metrics (tensors, whose mean
+ * is taken, or numbers); both come back as tensors and every intermediate is freed.
  */
 export function runLoss(
   body: () => { loss: tf.Scalar; metrics: Record<string, tf.Tensor | number> },
 ): LossOutput {
   return tf.tidy(() => {
     const out = body();
-    return { loss: out.loss, metrics: readMetrics(out.metrics) };
+    const metrics: Record<string, tf.Scalar> = {};
+    for (const [k, v] of Object.entries(out.metrics))
+      metrics[k] =
+        typeof v === 'number'
+          ? tf.scalar(v)
+          : (stopGradient(tf.mean(tf.cast(v, 'float32'))) as tf.Scalar);
+    return { loss: out.loss, metrics };
   });
 }
 
-/** Throws if any entry of `[B]` `values` is not > 0 (zero-length responses break means). */
+/** Loss and metrics as numbers in one device read; disposes `out`'s tensors. */
+export function readLoss(out: LossOutput): { loss: number; metrics: Record<string, number> } {
+  const names = Object.keys(out.metrics);
+  const values = readTidy(() => tf.stack([out.loss, ...names.map((n) => out.metrics[n]!)]));
+  tf.dispose([out.loss, ...Object.values(out.metrics)]);
+  return {
+    loss: values[0]!,
+    metrics: Object.fromEntries(names.map((n, i) => [n, values[i + 1]!])),
+  };
+}
+
+/**
+ * Throws if any entry of `[B]` `values` is not > 0 (zero-length responses break means). Reads
+ * the host copy ({@link hostValues}): no device read for tensors the data layer made.
+ */
 export function requirePositive(objective: string, field: string, values: tf.Tensor): void {
-  const v = values.dataSync();
+  const v = hostValues(values);
   for (let i = 0; i < v.length; i++) {
     if (!(v[i]! > 0)) {
       throw new Error(
@@ -207,24 +239,81 @@ export function requireSameShape(
   }
 }
 
-/** Fields a loss may differentiate: the policy's log-probs (everything else is data). */
-const POLICY_FIELDS = new Set([
-  'policyChosenLogps',
-  'policyRejectedLogps',
-  'policyLogps',
-  'policyPromptLogps',
-  'klPolicyLogps',
-]);
+/** What an input field is: produced by the policy (differentiated) or data (detached). */
+export type InputRole = 'policy' | 'data';
+type Roles<T> = { readonly [K in Exclude<keyof T, 'kind'>]-?: InputRole };
 
 /**
- * The inputs with every non-policy tensor (reference log-probs, lengths, scores, rewards,
- * masks) behind `stopGradient`, so no gradient ever reaches the reference model or the data,
- * whatever the caller passed. Call it inside the loss's `tf.tidy` (`runLoss`).
+ * The role of every field of every layout. The types make it complete: a field added to an
+ * `*Inputs` interface without a role here does not compile, and {@link detachInputs} refuses
+ * a tensor under a field its layout does not declare (instead of silently detaching it).
+ */
+export const INPUT_ROLES: {
+  readonly pairwise: Roles<PairwiseInputs>;
+  readonly pointwise: Roles<PointwiseInputs>;
+  readonly multi: Roles<MultiInputs>;
+  readonly cross: Roles<CrossInputs>;
+} = Object.freeze({
+  pairwise: {
+    policyChosenLogps: 'policy',
+    policyRejectedLogps: 'policy',
+    refChosenLogps: 'data',
+    refRejectedLogps: 'data',
+    chosenLengths: 'data',
+    rejectedLengths: 'data',
+    chosenScores: 'data',
+    rejectedScores: 'data',
+    chosenWpoLogps: 'data',
+    rejectedWpoLogps: 'data',
+  },
+  pointwise: {
+    policyLogps: 'policy',
+    refLogps: 'data',
+    lengths: 'data',
+    labels: 'data',
+    scores: 'data',
+    isBinary: 'data',
+    klPolicyLogps: 'policy',
+    klRefLogps: 'data',
+  },
+  multi: {
+    policyLogps: 'policy',
+    refLogps: 'data',
+    lengths: 'data',
+    scores: 'data',
+    mask: 'data',
+    policyPromptLogps: 'policy',
+    refPromptLogps: 'data',
+  },
+  cross: {
+    policyLogps: 'policy',
+    lengths: 'data',
+    refCrossLogps: 'data',
+    crossRewards: 'data',
+    rewards: 'data',
+  },
+});
+
+/**
+ * The inputs with every data tensor (reference log-probs, lengths, scores, rewards, masks)
+ * behind `stopGradient` (keeping its host copy), so no gradient ever reaches the reference
+ * model or the data, whatever the caller passed; policy tensors pass through. A tensor under
+ * a field the layout does not declare is an error. Call it inside the loss's `tf.tidy`.
  */
 export function detachInputs<T extends ObjectiveInputs>(inputs: T): T {
+  const roles = INPUT_ROLES[inputs.kind] as Readonly<Record<string, InputRole>>;
   const out: Record<string, unknown> = { ...inputs };
   for (const [k, v] of Object.entries(inputs)) {
-    if (v instanceof tf.Tensor && !POLICY_FIELDS.has(k)) out[k] = stopGradient(v);
+    if (!(v instanceof tf.Tensor)) continue;
+    const role = roles[k];
+    if (!role)
+      throw new Error(
+        `${inputs.kind} inputs have no field '${k}' (fields: ${Object.keys(roles).join(', ')})`,
+      );
+    if (role === 'data') {
+      const host = hostCopyOf(v);
+      out[k] = host ? withHostCopy(stopGradient(v), host) : stopGradient(v);
+    }
   }
   return out as T;
 }

@@ -4,8 +4,8 @@
  * code they check, plus leak checks. Not for production use.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { readTidy } from './math.js';
-import type { Objective, PairwiseInputs } from './objective.js';
+import { readMetrics, readTidy } from './math.js';
+import type { LossOutput, Objective, PairwiseInputs } from './objective.js';
 import { mulberry32 } from './random.js';
 
 /** float64 `log σ(z)` without overflow. */
@@ -267,4 +267,11 @@ export function expectFinitePairwise<C>(
     throw new Error(
       `${label}: non-finite loss or gradient (${values[bad]}) at the numerical contract's extremes`,
     );
+}
+
+/** A loss output's metrics as numbers (one device read); disposes the metric tensors, not the loss. */
+export function metricsOf(out: LossOutput): Record<string, number> {
+  const m = readMetrics(out.metrics);
+  tf.dispose(Object.values(out.metrics));
+  return m;
 }

@@ -1,4 +1,9 @@
-import { type PointwiseInputs, requireInput, stopGradient } from '@alignjs/core-logprob';
+import {
+  hostValues,
+  type PointwiseInputs,
+  requireInput,
+  stopGradient,
+} from '@alignjs/core-logprob';
 import * as tf from '@tensorflow/tfjs-core';
 
 export interface KtoTerms {
@@ -37,7 +42,7 @@ export function ktoTerms(
     p.klRefLogps,
     'reference log-probs of mismatched (x, y′) pairs',
   );
-  const l = labels.dataSync();
+  const l = hostValues(labels);
   for (let i = 0; i < l.length; i++) {
     if (l[i] !== 0 && l[i] !== 1)
       throw new Error(`${objective}: labels must be 0 or 1, row ${i} is ${l[i]}`);

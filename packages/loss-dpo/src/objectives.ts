@@ -116,7 +116,7 @@ export const ipoObjective: Objective<BetaConfig> = pairwiseObjective({
   name: 'ipo',
   description: 'IPO: squared loss on the length-normalized log-ratio margin (Azar et al. 2023)',
   read: (r) => ({ beta: beta(r), ...readModifiers(r, ALL) }),
-  needs: { lengthNormalized: true },
+
   terms: (p, c, ratios) => {
     requirePositive('ipo', 'chosenLengths', p.chosenLengths);
     requirePositive('ipo', 'rejectedLengths', p.rejectedLengths);
@@ -159,7 +159,7 @@ export const simpoObjective: Objective<SimpoConfig> = pairwiseObjective({
     gamma: r.number('gamma', 1.0, { min: 0 }),
     ...readModifiers(r, {}),
   }),
-  needs: { reference: false, lengthNormalized: true },
+  needs: { reference: false },
   terms: (p, c) => {
     requirePositive('simpo', 'chosenLengths', p.chosenLengths);
     requirePositive('simpo', 'rejectedLengths', p.rejectedLengths);

@@ -24,9 +24,7 @@ export const PAIRWISE_NEEDS: ObjectiveNeeds = Object.freeze({
   inputs: 'pairwise',
   reference: true,
   promptLogps: false,
-  crossPairs: false,
   rewards: false,
-  lengthNormalized: false,
   mismatchedPairs: false,
 });
 

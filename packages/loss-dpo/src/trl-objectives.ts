@@ -190,7 +190,7 @@ export const sigmoidNormObjective: Objective<TrlBetaConfig> = pairwiseObjective(
   name: 'sigmoid_norm',
   description: 'DPO on length-normalized (per-token) log-ratios',
   read: (r) => ({ beta: readBeta(r), ...readModifiers(r, F_DIV) }),
-  needs: { lengthNormalized: true },
+
   terms: (p, c, ratios) => {
     const x = ratios();
     const delta = tf.sub(
@@ -253,7 +253,7 @@ export const orpoObjective: Objective<OrpoConfig> = pairwiseObjective<OrpoConfig
   name: 'orpo',
   description: 'ORPO: odds-ratio preference term plus NLL, no reference model (Hong et al. 2024)',
   read: (r) => ({ beta: readBeta(r) }),
-  needs: { reference: false, lengthNormalized: true },
+  needs: { reference: false },
   metricNames: ORPO_METRICS,
   logps: (p) => ({
     chosen: perToken(p.policyChosenLogps, p.chosenLengths),

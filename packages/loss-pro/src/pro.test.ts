@@ -6,6 +6,7 @@ import {
   expectNoLeaks,
   logSigmoid64,
   mean64,
+  metricsOf,
   numericGrad,
   type PairNumbers,
   pairInputs,
@@ -77,10 +78,8 @@ describe('PRO-P', () => {
       }),
     );
     expectClose(out.loss.dataSync()[0]!, expected, { atol: 1e-6, rtol: 1e-5 });
-    expect(out.metrics['pro/optimizer']! + out.metrics['pro/regularizer']!).toBeCloseTo(
-      out.loss.dataSync()[0]!,
-      5,
-    );
+    const m = metricsOf(out);
+    expect(m['pro/optimizer']! + m['pro/regularizer']!).toBeCloseTo(out.loss.dataSync()[0]!, 5);
     out.loss.dispose();
     disposeInputs(x);
   });

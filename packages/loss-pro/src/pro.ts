@@ -2,6 +2,7 @@ import {
   bernoulliKL,
   type ConfigReader,
   computeLoss,
+  hostValues,
   logSigmoid,
   type MultiInputs,
   meanWhere,
@@ -113,7 +114,7 @@ export function proPairwiseTerms(p: PairwiseInputs, c: Readonly<ProConfig>): Pro
 
 function labelsOf(p: PointwiseInputs): tf.Tensor1D {
   const labels = requireInput('pro', 'labels', p.labels, '1 desirable / 0 undesirable per row');
-  labels.dataSync().forEach((v, i) => {
+  hostValues(labels).forEach((v, i) => {
     if (v !== 0 && v !== 1) throw new Error(`pro: input 'labels' must be 0 or 1, row ${i} is ${v}`);
   });
   return labels;
@@ -141,8 +142,8 @@ export function proBinaryTerms(p: PointwiseInputs, c: Readonly<ProConfig>): ProT
 /** Host-side: centered scores ŝ per prompt, with the existence bound checked. */
 function centeredScores(p: MultiInputs, c: Readonly<ProConfig>): Float32Array {
   const [B, K] = p.scores.shape;
-  const raw = p.scores.dataSync();
-  const mask = p.mask.dataSync();
+  const raw = hostValues(p.scores);
+  const mask = hostValues(p.mask);
   const [lo, hi] = c.scoreRange;
   const out = new Float32Array(B * K);
   for (let i = 0; i < B; i++) {
@@ -250,9 +251,7 @@ export const proObjective: Objective<ProConfig> = Object.freeze<Objective<ProCon
       c.feedback === 'pairwise' ? 'pairwise' : c.feedback === 'binary' ? 'pointwise' : 'multi',
     reference: true,
     promptLogps: false,
-    crossPairs: false,
     rewards: c.feedback === 'scalar',
-    lengthNormalized: false,
     mismatchedPairs: false,
   }),
   loss(inputs, c) {

@@ -4,6 +4,7 @@ import {
   expectClose,
   expectNoLeaks,
   mean64,
+  metricsOf,
   numericGrad,
   rng,
   toyPairInputs,
@@ -124,7 +125,7 @@ describe('rao', () => {
     // …yet its value moves the targets: logZ_mean = logZ0 + mean prompt log-ratio.
     const out = raoObjective.loss(x, c);
     expectClose(
-      out.metrics['rao/logZ_mean']!,
+      metricsOf(out)['rao/logZ_mean']!,
       50 + mean64(m.policyPrompt.map((v, i) => v - m.refPrompt[i]!)),
       { atol: 1e-4 },
     );

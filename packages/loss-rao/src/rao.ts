@@ -1,5 +1,6 @@
 import {
   computeLoss,
+  hostValues,
   type MultiInputs,
   type Objective,
   parseWith,
@@ -29,7 +30,7 @@ export interface RaoTerms {
 }
 
 function checkMask(mask: tf.Tensor2D): Float32Array {
-  const m = mask.dataSync() as Float32Array;
+  const m = hostValues(mask) as Float32Array;
   const [B, K] = mask.shape;
   for (let i = 0; i < B; i++) {
     let n = 0;
@@ -111,9 +112,7 @@ export const raoObjective: Objective<RaoConfig> = Object.freeze<Objective<RaoCon
     inputs: 'multi',
     reference: true,
     promptLogps: true,
-    crossPairs: false,
     rewards: true,
-    lengthNormalized: false,
     mismatchedPairs: false,
   }),
   loss(inputs, c) {

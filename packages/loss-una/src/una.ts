@@ -2,6 +2,8 @@ import {
   type ConfigReader,
   computeLoss,
   detach,
+  hostValues,
+  type LossOutput,
   logSigmoid,
   meanWhere,
   type Objective,
@@ -126,7 +128,7 @@ export function unaPairwiseLosses(p: PairwiseInputs, beta: number): tf.Tensor1D 
 
 /** Reads a `[B]` tensor's values and checks every entry is 0 or 1. */
 function binaryValues(field: string, t: tf.Tensor1D): Float32Array {
-  const v = t.dataSync() as Float32Array;
+  const v = hostValues(t) as Float32Array;
   v.forEach((x, i) => {
     if (x !== 0 && x !== 1)
       throw new Error(`una: input '${field}' must be 0 or 1, row ${i} is ${x}`);
@@ -148,7 +150,7 @@ function targetsFor(
       )
     : undefined;
   const scores = isBinary.some((b) => b === 0)
-    ? requireInput('una', 'scores', p.scores, 'score feedback rows need scores').dataSync()
+    ? hostValues(requireInput('una', 'scores', p.scores, 'score feedback rows need scores'))
     : undefined;
   const out = new Float32Array(B);
   for (let i = 0; i < B; i++) {
@@ -235,9 +237,7 @@ export const unaObjective: Objective<UnaConfig> = Object.freeze<Objective<UnaCon
     inputs: c.feedback === 'pairwise' ? 'pairwise' : 'pointwise',
     reference: true,
     promptLogps: false,
-    crossPairs: false,
     rewards: c.feedback === 'score' || c.feedback === 'mixed',
-    lengthNormalized: false,
     mismatchedPairs: false,
   }),
   loss(inputs, c) {
@@ -310,10 +310,7 @@ export const unaObjective: Objective<UnaConfig> = Object.freeze<Objective<UnaCon
  * `(n(βρ) − s)²`. The sampling loop belongs to the trainer; this is the update's loss.
  * `config` is a score-feedback UNA config (paper: β = 30 online).
  */
-export function onlineUnaLoss(
-  inputs: PointwiseInputs,
-  config: Readonly<UnaConfig>,
-): { loss: tf.Scalar; metrics: Record<string, number> } {
+export function onlineUnaLoss(inputs: PointwiseInputs, config: Readonly<UnaConfig>): LossOutput {
   if (config.feedback !== 'score') {
     throw new Error(
       `una online: config.feedback must be 'score' (rewards are scalar), got '${config.feedback}'`,

@@ -5,6 +5,7 @@ import {
   expectNoLeaks,
   logSigmoid64,
   mean64,
+  metricsOf,
   numericGrad,
   type PairNumbers,
   pairInputs,
@@ -70,13 +71,12 @@ describe('unidpo', () => {
         atol: 1e-5,
         rtol: 1e-5,
       });
-      expectClose(out.metrics['unidpo/w_qual']!, mean64(o.map((v) => v.wQual)), { atol: 1e-6 });
-      expectClose(out.metrics['unidpo/w_perf']!, mean64(o.map((v) => v.wPerf)), { atol: 1e-6 });
-      expectClose(
-        out.metrics['unidpo/cnll_active']!,
-        mean64(o.map((v) => (v.gate !== 0 ? 1 : 0))),
-        { atol: 1e-7 },
-      );
+      const m = metricsOf(out);
+      expectClose(m['unidpo/w_qual']!, mean64(o.map((v) => v.wQual)), { atol: 1e-6 });
+      expectClose(m['unidpo/w_perf']!, mean64(o.map((v) => v.wPerf)), { atol: 1e-6 });
+      expectClose(m['unidpo/cnll_active']!, mean64(o.map((v) => (v.gate !== 0 ? 1 : 0))), {
+        atol: 1e-7,
+      });
       out.loss.dispose();
       disposeInputs(x);
     });

@@ -167,9 +167,7 @@ export const unidpoObjective: Objective<UniDpoConfig> = Object.freeze<Objective<
     inputs: 'pairwise',
     reference: true,
     promptLogps: false,
-    crossPairs: false,
     rewards: true,
-    lengthNormalized: true,
     mismatchedPairs: false,
   }),
   loss(inputs, c) {

@@ -3,6 +3,7 @@ import {
   expectClose,
   expectNoLeaks,
   mean64,
+  metricsOf,
   numericGrad,
   rng,
   vec,
@@ -82,10 +83,11 @@ describe('var', () => {
       const o = algorithm1(data, c.lambda, c.mode, c.lengthNormalized);
       expectClose(out.loss.dataSync()[0]!, o.loss, { atol: 1e-6, rtol: 1e-5 });
       const sw = o.w.reduce((s, v) => s + v, 0);
-      expectClose(out.metrics['var/ess']!, (sw * sw) / o.w.reduce((s, v) => s + v * v, 0), {
+      const m = metricsOf(out);
+      expectClose(m['var/ess']!, (sw * sw) / o.w.reduce((s, v) => s + v * v, 0), {
         rtol: 1e-4,
       });
-      expectClose(out.metrics['var/w_max']!, Math.max(...o.w), { rtol: 1e-5 });
+      expectClose(m['var/w_max']!, Math.max(...o.w), { rtol: 1e-5 });
       // The weights are detached: d loss / d logpθ_i = −w_i / B (÷ len_i if normalized).
       const g = tf.grad(
         (p: tf.Tensor) => varObjective.loss({ ...x, policyLogps: p as tf.Tensor1D }, c).loss,
@@ -129,7 +131,7 @@ describe('var', () => {
       const v = out.loss.dataSync()[0]!;
       expect(Number.isFinite(v)).toBe(true);
       expect(v).toBeGreaterThanOrEqual(0);
-      expect(Number.isFinite(out.metrics['var/ess']!)).toBe(true);
+      expect(Number.isFinite(metricsOf(out)['var/ess']!)).toBe(true);
       const g = tf.grad(
         (p: tf.Tensor) => varObjective.loss({ ...x, policyLogps: p as tf.Tensor1D }, c).loss,
       )(x.policyLogps);
@@ -148,9 +150,10 @@ describe('var', () => {
     const x = inputs(data);
     const sums = varObjective.loss(x, varObjective.parseConfig({}));
     const means = varObjective.loss(x, varObjective.parseConfig({ lengthNormalized: true }));
-    expect(sums.metrics['var/ess']!).toBeLessThan(2);
-    expect(means.metrics['var/ess']!).toBeGreaterThan(7.9);
-    expect(means.metrics['var/w_max']!).toBeLessThan(sums.metrics['var/w_max']!);
+    const [sm, mm] = [metricsOf(sums), metricsOf(means)];
+    expect(sm['var/ess']!).toBeLessThan(2);
+    expect(mm['var/ess']!).toBeGreaterThan(7.9);
+    expect(mm['var/w_max']!).toBeLessThan(sm['var/w_max']!);
     tf.dispose([sums.loss, means.loss]);
     dispose(x);
   });

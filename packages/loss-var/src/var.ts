@@ -99,9 +99,7 @@ export const varObjective: Objective<VarConfig> = Object.freeze<Objective<VarCon
     inputs: 'cross',
     reference: true,
     promptLogps: false,
-    crossPairs: true,
     rewards: true,
-    lengthNormalized: c.lengthNormalized,
     mismatchedPairs: false,
   }),
   loss(inputs, c) {

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { hostValues } from '@alignjs/core-logprob';
 import type { ModelConfig } from './config.js';
 import { parameterShapes } from './config.js';
 import {
@@ -156,7 +157,7 @@ export class CausalLM {
         `attentionMask shape [${attentionMask.shape}] must be [${B}, ${S}] (past ${past} + ${T} new tokens)`,
       );
     }
-    const mask = Int32Array.from(attentionMask.dataSync());
+    const mask = Int32Array.from(hostValues(attentionMask));
     const positions = positionsFromMask(mask, B, S, T);
     const maxPos = Math.max(...positions);
     if (this.config.family === 'gpt2' && maxPos >= this.config.maxPositions) {

@@ -23,9 +23,7 @@ const margin: Objective<{ kappa: number }> = {
     inputs: 'pairwise',
     reference: true,
     promptLogps: false,
-    crossPairs: false,
     rewards: false,
-    lengthNormalized: false,
     mismatchedPairs: false,
   }),
   loss: (inputs, c) =>

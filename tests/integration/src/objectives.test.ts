@@ -1,7 +1,7 @@
 // The Objective contract, checked for every objective the repo publishes.
 
 import type { Objective, ObjectiveInputs } from '@alignjs/core-logprob';
-import { rng } from '@alignjs/core-logprob/testing';
+import { metricsOf, rng } from '@alignjs/core-logprob/testing';
 import { dpoObjectives } from '@alignjs/loss-dpo';
 import { proObjective } from '@alignjs/loss-pro';
 import { raoObjective } from '@alignjs/loss-rao';
@@ -121,11 +121,13 @@ describe.each(cases)('%s contract', (o, raw) => {
     const x = sampleInputs(o, c, 1);
     const before = tf.memory().numTensors;
     const out = o.loss(x, c);
-    expect(tf.memory().numTensors).toBe(before + 1);
+    // the loss and one scalar tensor per metric, nothing else
+    expect(tf.memory().numTensors).toBe(before + 1 + Object.keys(out.metrics).length);
     expect(out.loss.rank).toBe(0);
     expect(Number.isFinite(out.loss.dataSync()[0])).toBe(true);
     expect(Object.keys(out.metrics).length).toBeGreaterThan(0);
-    for (const [k, v] of Object.entries(out.metrics)) {
+    for (const t of Object.values(out.metrics)) expect(t.rank).toBe(0);
+    for (const [k, v] of Object.entries(metricsOf(out))) {
       expect(o.metricNames, `${k} is not documented`).toContain(k);
       expect(Number.isFinite(v), k).toBe(true);
     }
