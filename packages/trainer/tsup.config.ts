@@ -1,8 +1,4 @@
 import { defineConfig } from 'tsup';
 import { libraryBuild } from '../../tsup.shared.js';
 
-export default defineConfig({
-  ...libraryBuild,
-  entry: ['src/index.ts', 'src/cli.ts'],
-  dts: { entry: 'src/index.ts' },
-});
+export default defineConfig({ ...libraryBuild, entry: ['src/index.ts', 'src/testing.ts'] });

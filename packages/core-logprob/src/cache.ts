@@ -71,9 +71,22 @@ export class RefLogpCache {
 
   /**
    * Opens the cache at `path` for the reference model `reference`, or starts an empty one
-   * if the file does not exist.
+   * if the file does not exist. A file written for another reference is an error, or with
+   * `replaceOther` an empty cache that replaces it on `save`.
    */
-  static async open(path: string, reference: string): Promise<RefLogpCache> {
+  static async open(
+    path: string,
+    reference: string,
+    options: { replaceOther?: boolean } = {},
+  ): Promise<RefLogpCache> {
+    const fresh = () =>
+      new RefLogpCache(path, {
+        format: CACHE_FORMAT,
+        version: CACHE_VERSION,
+        reference,
+        entries: {},
+        cross: {},
+      });
     let text: string;
     try {
       text = await readFile(path, 'utf8');
@@ -106,6 +119,8 @@ export class RefLogpCache {
       );
     }
     if (parsed.reference !== reference) {
+      // the reference changed (retrained, or another model): its numbers can never be used
+      if (options.replaceOther) return fresh();
       throw new Error(
         `${path}: reference cache was computed for '${parsed.reference}', not '${reference}'; use another path or delete it to recompute`,
       );

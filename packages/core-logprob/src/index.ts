@@ -6,6 +6,7 @@ export * from './compose.js';
 export * from './config.js';
 export * from './grad.js';
 export * from './host.js';
+export * from './layouts.js';
 export * from './logprobs.js';
 export * from './math.js';
 export * from './objective.js';

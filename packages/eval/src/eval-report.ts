@@ -1,5 +1,5 @@
 /** Markdown and self-contained HTML reports of an evaluation: win rates, MT-Bench scores, benchmarks. */
-import { type Chart, htmlTable, renderReport, textTable } from './report.js';
+import { type Chart, htmlTable, renderReport, textTable } from '@alignjs/report';
 
 export interface ModelScores {
   name: string;

@@ -11,7 +11,6 @@ export * from './judges.js';
 export * from './lc-fit.js';
 export * from './modes.js';
 export * from './py-random.js';
-export * from './report.js';
 export * from './serve.js';
 export * from './stats.js';
 export * from './switch.js';

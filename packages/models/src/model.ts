@@ -119,7 +119,7 @@ export class CausalLM {
       this.maybe(`${module}.bias`) as tf.Tensor as tf.Tensor1D | undefined,
       layout,
     );
-    const ad = this.lora.get(module);
+    const ad = this.adaptersOff ? undefined : this.lora.get(module);
     if (!ad) return y;
     const xin = training && ad.dropout > 0 ? tf.dropout(x, ad.dropout) : x;
     const low = matMulFast(
@@ -136,6 +136,21 @@ export class CausalLM {
     this.forward(inputIds, attentionMask).logits;
 
   /** Training-mode forward (LoRA dropout on). */
+  private adaptersOff = false;
+
+  /**
+   * `call` with every LoRA adapter disabled: the base model (PEFT's `disable_adapter()`, which
+   * TRL uses as the reference of a LoRA run, so no copy of the weights is needed).
+   */
+  readonly callWithoutAdapters = (inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D): tf.Tensor3D => {
+    this.adaptersOff = true;
+    try {
+      return this.call(inputIds, attentionMask);
+    } finally {
+      this.adaptersOff = false;
+    }
+  };
+
   readonly callTraining = (inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D): tf.Tensor3D =>
     this.forward(inputIds, attentionMask, { training: true }).logits;
 

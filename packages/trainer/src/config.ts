@@ -1,7 +1,29 @@
 import { ConfigReader, type Objective } from '@alignjs/core-logprob';
 import type { LoraConfig } from '@alignjs/models';
-import { camelConfig, type PartSpec, partsFromTrl } from './objectives.js';
 import type { OptimizerName, Schedule } from './optim.js';
+
+/** A run's objective: its name, its raw config block, and (once resolved) the Objective. */
+export interface ObjectiveSpec {
+  name: string;
+  config: Record<string, unknown>;
+  objective?: Objective<object>;
+}
+
+/**
+ * A spec with its Objective attached as a non-enumerable property: configs stay plain data
+ * (JSON in checkpoints, resume comparisons, equality in tests) and still carry the code.
+ */
+export function withObjective(
+  spec: { name: string; config: Record<string, unknown> },
+  objective: Objective<object>,
+): Required<ObjectiveSpec> {
+  const out = { name: spec.name, config: spec.config } as Required<ObjectiveSpec>;
+  Object.defineProperty(out, 'objective', { value: objective, enumerable: false });
+  return out;
+}
+
+/** Reads the `objective` field; errors go through `fail` (which names the field). */
+export type ObjectiveParser = (raw: unknown, fail: (message: string) => never) => ObjectiveSpec;
 
 /** A training run: every field documented in the package README. */
 export interface TrainConfig {
@@ -17,10 +39,11 @@ export interface TrainConfig {
   /** declared range of raw scores in the data, checked per record */
   scoreRange?: [number, number];
   /**
-   * the objective by name and its own config block; a weighted combination is
-   * `{name: 'weighted', config: {parts: [{name, weight, config}, …]}}`
+   * the objective and its own config block (what its `parseConfig` reads). `name` is how
+   * configs and reports call it; `objective` is the Objective itself — required by the
+   * Trainer (`@alignjs/cli`'s `parseRunConfig` resolves names with its registry)
    */
-  objective: { name: string; config: Record<string, unknown>; objective?: Objective<object> };
+  objective: ObjectiveSpec;
   /** output directory: checkpoints, metrics.jsonl, report.html, final model */
   output: string;
   learningRate: number;
@@ -69,7 +92,11 @@ export interface TrainConfig {
 }
 
 /** Parses and validates a training config (from YAML/JSON or code); errors name the field. */
-export function parseTrainConfig(raw: unknown, source = 'config'): TrainConfig {
+export function parseTrainConfig(
+  raw: unknown,
+  source = 'config',
+  options: { parseObjective?: ObjectiveParser } = {},
+): TrainConfig {
   const r = new ConfigReader(source, raw);
   const str = (field: string, required: boolean): string | undefined => {
     const v = ((raw ?? {}) as Record<string, unknown>)[field];
@@ -82,7 +109,9 @@ export function parseTrainConfig(raw: unknown, source = 'config'): TrainConfig {
     return v as string;
   };
   const obj = (raw ?? {}) as Record<string, unknown>;
-  const objective = parseObjectiveSpec(obj.objective, (m) => r.fail('objective', m));
+  const objective = (options.parseObjective ?? parseObjectiveObject)(obj.objective, (m) =>
+    r.fail('objective', m),
+  );
   const lora = obj.lora as Record<string, unknown> | undefined;
   const cfg: TrainConfig = {
     model: str('model', false) ?? 'builtin:tiny',
@@ -166,105 +195,36 @@ export function parseTrainConfig(raw: unknown, source = 'config'): TrainConfig {
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/**
- * The `objective` field in any of its spellings: a name; `{name, config}`; a list of
- * `{name, weight, config}` (a weighted sum); TRL's `{loss_type: [...], loss_weights: [...],
- * beta, label_smoothing, …}`; or an `Objective` object (bare, or `{objective, config}`).
- * TRL's snake_case field names are accepted everywhere.
- */
-const isObjective = (v: unknown): v is Objective<object> =>
+/** Whether `v` implements the Objective contract of `@alignjs/core-logprob`. */
+export const isObjective = (v: unknown): v is Objective<object> =>
   isObject(v) &&
   typeof v.name === 'string' &&
   typeof v.loss === 'function' &&
   typeof v.parseConfig === 'function' &&
   typeof v.needs === 'function';
 
-export function parseObjectiveSpec(
-  raw: unknown,
-  fail: (message: string) => never,
-): TrainConfig['objective'] {
-  // an Objective object of the user's (the contract in @alignjs/core-logprob), bare or with its config
-  if (isObjective(raw)) return { name: raw.name, config: {}, objective: raw };
+/**
+ * The library's reading of `objective`: an `Objective` object, bare or as `{objective,
+ * config}`. Names (`'dpo'`, TRL's `loss_type`, weighted lists) need a registry of objectives:
+ * `@alignjs/cli`'s `parseRunConfig` reads every spelling.
+ */
+export const parseObjectiveObject: ObjectiveParser = (raw, fail) => {
+  if (isObjective(raw)) return withObjective({ name: raw.name, config: {} }, raw);
   if (isObject(raw) && isObjective(raw.objective)) {
     if (raw.config !== undefined && !isObject(raw.config)) fail('config must be an object');
-    return {
-      name: raw.objective.name,
-      config: (raw.config as Record<string, unknown>) ?? {},
-      objective: raw.objective,
-    };
-  }
-  const where = 'objective';
-  const wrap = (f: () => { name: string; config: Record<string, unknown> }) => {
-    try {
-      return f();
-    } catch (err) {
-      return fail((err as Error).message.replace(/^objective: /, ''));
-    }
-  };
-  if (typeof raw === 'string' && raw !== '') return { name: raw, config: {} };
-  if (Array.isArray(raw)) {
-    if (raw.length === 0) fail('is an empty list');
-    const parts: PartSpec[] = raw.map((p, i) => {
-      if (typeof p === 'string') return { name: p, weight: 1, config: {} };
-      if (!isObject(p) || typeof p.name !== 'string')
-        fail(`entry ${i} must be a name or {name, weight, config}, got ${JSON.stringify(p)}`);
-      const extra = Object.keys(p).filter((k) => !['name', 'weight', 'config'].includes(k));
-      if (extra.length)
-        fail(`entry ${i}: unknown field '${extra[0]}' (known: name, weight, config)`);
-      const weight = p.weight ?? 1;
-      if (typeof weight !== 'number' || !Number.isFinite(weight) || weight < 0)
-        fail(`entry ${i}: weight must be a finite number >= 0, got ${JSON.stringify(p.weight)}`);
-      if (p.config !== undefined && !isObject(p.config))
-        fail(`entry ${i}: config must be an object`);
-      const config = wrap(() => ({
-        name: '',
-        config: camelConfig((p.config as Record<string, unknown>) ?? {}, `${where}[${i}]`),
-      })).config;
-      return { name: p.name as string, weight: weight as number, config };
-    });
-    return { name: 'weighted', config: { parts } };
-  }
-  if (isObject(raw)) {
-    const lossType = raw.loss_type ?? raw.lossType;
-    if (raw.name === undefined && lossType !== undefined) {
-      const { loss_type: _a, lossType: _b, loss_weights, lossWeights, config, ...shared } = raw;
-      const types = typeof lossType === 'string' ? [lossType] : lossType;
-      if (!Array.isArray(types) || !types.every((t) => typeof t === 'string'))
-        fail(`loss_type must be a name or a list of names, got ${JSON.stringify(lossType)}`);
-      const weights = loss_weights ?? lossWeights;
-      if (
-        weights !== undefined &&
-        (!Array.isArray(weights) || !weights.every((w) => typeof w === 'number'))
-      )
-        fail(`loss_weights must be a list of numbers, got ${JSON.stringify(weights)}`);
-      if (config !== undefined && !isObject(config)) fail('config must be an object');
-      return wrap(() => {
-        const parts = partsFromTrl(types as string[], weights as number[] | undefined, {
-          ...(config as Record<string, unknown> | undefined),
-          ...shared,
-        });
-        return parts.length === 1
-          ? { name: parts[0]!.name, config: parts[0]!.config }
-          : { name: 'weighted', config: { parts } };
-      });
-    }
-    if (typeof raw.name === 'string') {
-      const extra = Object.keys(raw).filter((k) => k !== 'name' && k !== 'config');
-      if (extra.length)
-        fail(
-          `unknown field '${extra[0]}' (an objective is {name, config}; its settings go in config)`,
-        );
-      if (raw.config !== undefined && !isObject(raw.config)) fail('config must be an object');
-      return wrap(() => ({
-        name: raw.name as string,
-        config: camelConfig((raw.config as Record<string, unknown>) ?? {}, where),
-      }));
-    }
+    return withObjective(
+      { name: raw.objective.name, config: (raw.config as Record<string, unknown>) ?? {} },
+      raw.objective,
+    );
   }
   return fail(
-    "is required: a name ('dpo'), {name, config}, a list of {name, weight, config}, or TRL's {loss_type, loss_weights, …}",
+    `must be an Objective (or {objective, config}); ${
+      typeof raw === 'string' || isObject(raw) || Array.isArray(raw)
+        ? "objectives by name need the registry: parse with @alignjs/cli's parseRunConfig"
+        : `got ${JSON.stringify(raw)}`
+    }`,
   );
-}
+};
 
 /**
  * Fields a resume may change (they do not change what is trained): logging, evaluation and

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { parseTrainConfig } from './config.js';
 import { makeLogger } from './log.js';
-import { writeTestData } from './test-data.js';
+import { writeTestData } from './testing.js';
 import { Trainer } from './trainer.js';
 
 /** `−logσ(κ·(ρ_w − ρ_l))`, a DPO with its own name and field. */

@@ -129,21 +129,6 @@ export class AdamW implements Optimizer {
   }
 }
 
-/** Scales gradients so their global L2 norm is at most `maxNorm` (0 = off); returns the norm before clipping. */
-export function clipByGlobalNorm(
-  grads: tf.Tensor[],
-  maxNorm: number,
-): { grads: tf.Tensor[]; norm: number } {
-  const norm = tf.tidy(() =>
-    Math.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g)))).dataSync()[0]!),
-  );
-  if (!(maxNorm > 0) || !Number.isFinite(norm) || norm <= maxNorm) return { grads, norm };
-  const scale = maxNorm / (norm + 1e-6);
-  const clipped = grads.map((g) => tf.mul(g, scale));
-  tf.dispose(grads);
-  return { grads: clipped, norm };
-}
-
 /**
  * One AdamW update of `x` in place (a separate monomorphic function: as a closure inside
  * `forEach` the same loop ran ~2.5× slower). `sbc2` = √(1 − β₂ᵗ), `stepSize` = lr / (1 − β₁ᵗ).

@@ -3,17 +3,18 @@
  * token (`score.weight [1, E]`, as transformers' *ForSequenceClassification), trained with
  * `−logσ(r_w − r_l)` on pairwise data. Saved as a Hugging Face directory.
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
   buildBatch,
   ConfigReader,
+  hostValues,
   initBackend,
   logSigmoid,
   permutation,
+  type TokenExample,
   toTensors,
 } from '@alignjs/core-logprob';
-import { type PreferenceFn, scoreJudge } from '@alignjs/eval';
 import {
   CausalLM,
   HfTokenizer,
@@ -30,12 +31,22 @@ import {
   writeJsonAtomic,
 } from '@alignjs/models';
 import * as tf from '@tensorflow/tfjs-core';
+import {
+  pruneCheckpoints,
+  readTrainerState,
+  removeStaleTemp,
+  restoreOptimizer,
+  saveOptimizer,
+  truncateMetrics,
+  writeDirAtomic,
+  writeTrainerState,
+} from './checkpoint.js';
 import { checkKind, loadDataset } from './data.js';
-import type { RewardFn } from './features.js';
-import { type Logger, makeLogger } from './log.js';
-import { AdamW, clipByGlobalNorm } from './optim.js';
-import type { Row } from './tokenize.js';
-import { tokenizeDataset } from './tokenize.js';
+import { type Logger, makeLogger, type StepRecord } from './log.js';
+import { type LoopState, runLoop } from './loop.js';
+import { AdamW, learningRateAt, type Schedule } from './optim.js';
+import type { RewardFn } from './rewards.js';
+import { type TokenizedExample, tokenizeDataset } from './tokenize.js';
 
 export class RewardModel {
   constructor(
@@ -61,7 +72,7 @@ export class RewardModel {
         B,
         T,
       ]);
-      const mask = attentionMask.dataSync();
+      const mask = hostValues(attentionMask);
       const last = new Float32Array(B * T);
       for (let b = 0; b < B; b++) {
         let idx = -1;
@@ -80,7 +91,7 @@ export class RewardModel {
   }
 
   /** Scores token rows in batches (no gradient). */
-  scoreRows(rows: Row[], padTokenId: number, batchSize = 16): number[] {
+  scoreRows(rows: readonly TokenExample[], padTokenId: number, batchSize = 16): number[] {
     const out: number[] = [];
     for (let i = 0; i < rows.length; i += batchSize) {
       const batch = toTensors(buildBatch(rows.slice(i, i + batchSize), { padTokenId }));
@@ -179,12 +190,33 @@ export interface RewardTrainConfig {
   output: string;
   learningRate: number;
   batchSize: number;
+  gradientAccumulationSteps: number;
   maxSteps: number;
   epochs: number;
+  schedule: Schedule;
+  warmupSteps: number;
+  weightDecay: number;
+  maxGradNorm: number;
   seed: number;
+  logSteps: number;
+  evalSteps: number;
+  saveSteps: number;
+  saveTotalLimit: number;
   maxLength: number;
   maxPromptLength: number;
 }
+
+/** Fields a reward-model resume may change (they do not change what is trained). */
+const RM_RESUME_SAFE: readonly string[] = [
+  'logSteps',
+  'evalSteps',
+  'saveSteps',
+  'saveTotalLimit',
+  'maxSteps',
+  'output',
+  'train',
+  'eval',
+];
 
 export function parseRewardTrainConfig(raw: unknown, source = 'config'): RewardTrainConfig {
   const r = new ConfigReader(source, raw);
@@ -206,9 +238,18 @@ export function parseRewardTrainConfig(raw: unknown, source = 'config'): RewardT
     output: str('output', true)!,
     learningRate: r.number('learningRate', 1e-4, { gt: 0 }),
     batchSize: r.number('batchSize', 8, { min: 1, integer: true }),
+    gradientAccumulationSteps: r.number('gradientAccumulationSteps', 1, { min: 1, integer: true }),
     maxSteps: r.number('maxSteps', 0, { min: 0, integer: true }),
     epochs: r.number('epochs', 1, { min: 1, integer: true }),
+    schedule: r.oneOf('schedule', 'linear', ['constant', 'linear', 'cosine'] as const),
+    warmupSteps: r.number('warmupSteps', 0, { min: 0, integer: true }),
+    weightDecay: r.number('weightDecay', 0, { min: 0 }),
+    maxGradNorm: r.number('maxGradNorm', 1, { min: 0 }),
     seed: r.number('seed', 42, { integer: true }),
+    logSteps: r.number('logSteps', 1, { min: 1, integer: true }),
+    evalSteps: r.number('evalSteps', 0, { min: 0, integer: true }),
+    saveSteps: r.number('saveSteps', 0, { min: 0, integer: true }),
+    saveTotalLimit: r.number('saveTotalLimit', 0, { min: 0, integer: true }),
     maxLength: r.number('maxLength', 512, { min: 2, integer: true }),
     maxPromptLength: r.number('maxPromptLength', 256, { min: 1, integer: true }),
   };
@@ -219,72 +260,85 @@ export function parseRewardTrainConfig(raw: unknown, source = 'config'): RewardT
 
 export interface RewardTrainResult {
   steps: number;
-  history: { step: number; loss: number; accuracy: number }[];
+  /** per optimizer step; `metrics['rm/accuracy']` on logging steps */
+  history: StepRecord[];
   evalAccuracy?: number;
   outputDir: string;
 }
 
-/** `alignjs train-rm`: trains a Bradley–Terry reward model on pairwise data and saves it. */
+const pairRows = (batch: readonly TokenizedExample[]): TokenExample[] => [
+  ...batch.map((e) => ({ prompt: e.prompt, response: e.responses[0]! })),
+  ...batch.map((e) => ({ prompt: e.prompt, response: e.responses[1]! })),
+];
+
+/**
+ * `alignjs train-rm`: trains a Bradley–Terry reward model (`−logσ(r_w − r_l)`) on pairwise
+ * data with the shared loop (accumulation, schedule, clipping, finite guard, checkpoints
+ * and `resumeFrom`), and saves it as a Hugging Face directory in `<output>/final`.
+ */
 export async function trainRewardModel(
   c: RewardTrainConfig,
-  logger?: Logger,
+  options: { logger?: Logger; resumeFrom?: string } = {},
 ): Promise<RewardTrainResult> {
   await initBackend();
-  const log = logger ?? makeLogger(join(c.output, 'metrics.jsonl'));
+  const log = options.logger ?? makeLogger(join(c.output, 'metrics.jsonl'));
   const dir = c.model === 'builtin:tiny' ? tinyModelDir() : resolve(c.model);
   const tok = await HfTokenizer.fromDir(dir);
   const ds = await loadDataset(resolve(c.train));
   checkKind(ds, 'train-rm', ['pairwise']);
   const opts = { maxLength: c.maxLength, maxPromptLength: c.maxPromptLength };
   const examples = tokenizeDataset(ds, tok, opts).examples;
-  const evalExamples = c.eval
-    ? tokenizeDataset(await loadDataset(resolve(c.eval)), tok, opts).examples
-    : [];
-  const rm = RewardModel.fromModel(await loadModel(dir), c.seed);
-  const vars = rm.trainableVariables();
-  const opt = new AdamW(vars, { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 });
-  const pad = tok.padTokenId ?? 0;
-  const pairBatch = (batch: typeof examples) =>
-    toTensors(
-      buildBatch(
-        [
-          ...batch.map((e) => ({ prompt: e.prompt, response: e.responses[0]! })),
-          ...batch.map((e) => ({ prompt: e.prompt, response: e.responses[1]! })),
-        ],
-        { padTokenId: pad },
-      ),
-    );
-  const nb = Math.ceil(examples.length / c.batchSize);
-  const total = c.maxSteps > 0 ? c.maxSteps : nb * c.epochs;
-  const history: RewardTrainResult['history'] = [];
-  for (let step = 0; step < total; step++) {
-    const epoch = Math.floor(step / nb);
-    const order = permutation(examples.length, c.seed + epoch);
-    const k = step % nb;
-    const batch = order.slice(k * c.batchSize, (k + 1) * c.batchSize).map((i) => examples[i]!);
-    const tokens = pairBatch(batch);
-    let acc = 0;
-    const { value, grads } = tf.variableGrads(() => {
-      const r = rm.rewards(tokens.inputIds, tokens.attentionMask);
-      const [w, l] = tf.split(r, 2) as [tf.Tensor1D, tf.Tensor1D];
-      acc = tf.tidy(() => tf.mean(tf.cast(tf.greater(w, l), 'float32')).dataSync()[0]!);
-      return tf.neg(tf.mean(logSigmoid(tf.sub(w, l)))) as tf.Scalar;
-    }, vars);
-    const { grads: clipped } = clipByGlobalNorm(
-      vars.map((v) => grads[v.name]!),
-      1,
-    );
-    opt.apply(clipped, c.learningRate);
-    const loss = value.dataSync()[0]!;
-    tf.dispose([value, ...clipped, ...Object.values(tokens)]);
-    if (!Number.isFinite(loss)) throw new Error(`train-rm: non-finite loss at step ${step + 1}`);
-    history.push({ step: step + 1, loss, accuracy: acc });
-    log.event({ event: 'step', step: step + 1, loss, 'rm/accuracy': acc });
-    log.progress('train-rm', step + 1, total);
+  let evalExamples: TokenizedExample[] = [];
+  if (c.eval) {
+    const evalDs = await loadDataset(resolve(c.eval));
+    checkKind(evalDs, 'train-rm', ['pairwise']);
+    evalExamples = tokenizeDataset(evalDs, tok, opts).examples;
   }
-  log.done();
-  let evalAccuracy: number | undefined;
-  if (evalExamples.length) {
+  const order = permutation(examples.length, c.seed);
+  const batches: TokenizedExample[][] = [];
+  for (let i = 0; i < order.length; i += c.batchSize)
+    batches.push(order.slice(i, i + c.batchSize).map((k) => examples[k]!));
+  if (!batches.length) throw new Error(`${c.train}: no training examples`);
+  await removeStaleTemp(c.output);
+  const rm = options.resumeFrom
+    ? await RewardModel.load(options.resumeFrom)
+    : RewardModel.fromModel(await loadModel(dir), c.seed);
+  const vars = rm.trainableVariables();
+  const opt = new AdamW(vars, { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: c.weightDecay });
+  const pad = tok.padTokenId ?? 0;
+  const state: LoopState & { evalAccuracy?: number } = {
+    step: 0,
+    epoch: 0,
+    batchInEpoch: 0,
+    history: [],
+  };
+  if (options.resumeFrom) {
+    const s = await readTrainerState<
+      LoopState & { optimizerStep: number; config: RewardTrainConfig }
+    >(options.resumeFrom);
+    for (const k of Object.keys(c) as (keyof RewardTrainConfig)[])
+      if (!RM_RESUME_SAFE.includes(k) && JSON.stringify(s.config?.[k]) !== JSON.stringify(c[k]))
+        throw new Error(
+          `${options.resumeFrom}: the checkpoint was made with ${k} = ${JSON.stringify(s.config?.[k])}, this run has ${JSON.stringify(c[k])}; a resume may change only ${RM_RESUME_SAFE.join(', ')}`,
+        );
+    await restoreOptimizer(join(options.resumeFrom, 'optimizer.safetensors'), opt, s.optimizerStep);
+    Object.assign(state, {
+      step: s.step,
+      epoch: s.epoch,
+      batchInEpoch: s.batchInEpoch,
+      history: s.history,
+    });
+    await truncateMetrics(join(c.output, 'metrics.jsonl'), s.step);
+    log.event({ event: 'resume', step: s.step, dir: options.resumeFrom });
+  }
+  const saveModelDir = async (to: string) => {
+    await rm.save(to);
+    for (const f of await readdir(dir))
+      if (f.startsWith('tokenizer') || f === 'special_tokens_map.json')
+        await copyFile(join(dir, f), join(to, f));
+  };
+  const evaluate = () => {
+    if (!evalExamples.length) return undefined;
     const w = rm.scoreRows(
       evalExamples.map((e) => ({ prompt: e.prompt, response: e.responses[0]! })),
       pad,
@@ -293,26 +347,82 @@ export async function trainRewardModel(
       evalExamples.map((e) => ({ prompt: e.prompt, response: e.responses[1]! })),
       pad,
     );
-    evalAccuracy = w.filter((v, i) => v > l[i]!).length / w.length;
-    log.event({ event: 'eval', 'rm/accuracy': evalAccuracy });
+    const acc = w.filter((v, i) => v > l[i]!).length / w.length;
+    log.event({ event: 'eval', step: state.step, 'rm/accuracy': acc });
+    return acc;
+  };
+  const perEpoch = Math.ceil(batches.length / c.gradientAccumulationSteps);
+  const total = c.maxSteps > 0 ? c.maxSteps : perEpoch * c.epochs;
+  try {
+    await runLoop(
+      {
+        optimizer: opt,
+        batchesPerEpoch: batches.length,
+        totalSteps: total,
+        seed: c.seed,
+        gradientAccumulationSteps: c.gradientAccumulationSteps,
+        maxGradNorm: c.maxGradNorm,
+        learningRate: (step) =>
+          learningRateAt(step, {
+            learningRate: c.learningRate,
+            schedule: c.schedule,
+            warmupSteps: c.warmupSteps,
+            totalSteps: total,
+          }),
+        logSteps: c.logSteps,
+        evalSteps: c.evalSteps,
+        saveSteps: c.saveSteps,
+        log,
+        microStep: (index) => {
+          const tokens = toTensors(buildBatch(pairRows(batches[index]!), { padTokenId: pad }));
+          try {
+            return tf.tidy(() => {
+              const r = rm.rewards(tokens.inputIds, tokens.attentionMask);
+              const [w, l] = tf.split(r, 2) as [tf.Tensor1D, tf.Tensor1D];
+              return {
+                loss: tf.neg(tf.mean(logSigmoid(tf.sub(w, l)))) as tf.Scalar,
+                metrics: {
+                  'rm/accuracy': tf.mean(tf.cast(tf.greater(w, l), 'float32')) as tf.Scalar,
+                  'rm/margin': tf.mean(tf.sub(w, l)) as tf.Scalar,
+                },
+              };
+            }) as never;
+          } finally {
+            tf.dispose(Object.values(tokens));
+          }
+        },
+        hooks: {
+          onEval: () => {
+            state.evalAccuracy = evaluate();
+          },
+          onSave: async (s) => {
+            const ckpt = join(c.output, `checkpoint-${s.step}`);
+            await writeDirAtomic(ckpt, async (tmp) => {
+              await saveModelDir(tmp);
+              await saveOptimizer(join(tmp, 'optimizer.safetensors'), opt);
+              await writeTrainerState(tmp, {
+                step: s.step,
+                epoch: s.epoch,
+                batchInEpoch: s.batchInEpoch,
+                optimizerStep: opt.step,
+                config: c,
+                history: s.history,
+              });
+            });
+            log.event({ event: 'checkpoint', step: s.step, dir: ckpt });
+            await pruneCheckpoints(c.output, c.saveTotalLimit);
+          },
+        },
+      },
+      state,
+    );
+    const evalAccuracy =
+      c.evalSteps > 0 && state.step % c.evalSteps === 0 ? state.evalAccuracy : evaluate();
+    const outputDir = join(c.output, 'final');
+    await writeDirAtomic(outputDir, saveModelDir);
+    return { steps: state.step, history: state.history, evalAccuracy, outputDir };
+  } finally {
+    opt.dispose();
+    rm.dispose();
   }
-  const outputDir = join(c.output, 'final');
-  await rm.save(outputDir);
-  const { copyFile, readdir } = await import('node:fs/promises');
-  for (const f of await readdir(dir))
-    if (f.startsWith('tokenizer')) await copyFile(join(dir, f), join(outputDir, f));
-  opt.dispose();
-  rm.dispose();
-  return { steps: total, history, evalAccuracy, outputDir };
-}
-
-/**
- * A local judge from a saved reward model, for `@alignjs/eval`'s `annotateLocal`: the
- * answer with the higher reward wins (AlpacaEval preference 2 = model, 1 = reference).
- */
-export async function rewardModelJudge(
-  dir: string,
-): Promise<{ prefer: PreferenceFn; dispose: () => void }> {
-  const { reward, dispose } = await rewardFnFromModel(dir);
-  return { prefer: scoreJudge(reward), dispose };
 }

@@ -1,19 +1,26 @@
+/**
+ * The policy trainer: loads the model, data and objective, checks everything before any
+ * work, plans every fixed batch once (rewards, layout data, reference log-probs attached),
+ * then runs the shared optimizer loop (`loop.ts`) with the micro-step below.
+ */
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import {
   type BackendInfo,
   buildBatch,
   initBackend,
+  type LayoutPlan,
+  type LossOutput,
   type Objective,
   type ObjectiveNeeds,
   permutation,
+  readLoss,
   sequenceLogprobs,
+  type TokenExample,
   toTensors,
 } from '@alignjs/core-logprob';
 import { cacheKey, RefLogpCache, writeFileAtomic } from '@alignjs/core-logprob/cache';
-import { type Chart, htmlTable, renderReport } from '@alignjs/eval';
 import {
   addLora,
   type CausalLM,
@@ -28,27 +35,29 @@ import {
   tinyModelDir,
 } from '@alignjs/models';
 import * as tf from '@tensorflow/tfjs-core';
+import {
+  pruneCheckpoints,
+  readTrainerState,
+  removeStaleTemp,
+  restoreOptimizer,
+  saveOptimizer,
+  truncateMetrics,
+  writeDirAtomic,
+  writeTrainerState,
+} from './checkpoint.js';
 import { firstConfigDifference, RESUME_SAFE_FIELDS, type TrainConfig } from './config.js';
 import { checkKind, type Dataset, loadDataset, loadPrompts } from './data.js';
-import { type BatchPlan, planBatch, type RewardFn, type RowLogps } from './features.js';
 import { type Logger, makeLogger, type StepRecord } from './log.js';
-import { resolveObjective } from './objectives.js';
-import {
-  clipByGlobalNorm,
-  createOptimizer,
-  learningRateAt,
-  type Optimizer,
-  resolveOptimizer,
-} from './optim.js';
+import { type LoopState, type MicroStepOutput, NonFiniteError, runLoop } from './loop.js';
+import { createOptimizer, learningRateAt, type Optimizer, resolveOptimizer } from './optim.js';
+import { scoreRows, weightsFingerprint } from './reference.js';
+import { trainingReport } from './report.js';
 import { rewardFnFromModel } from './reward-model.js';
-import {
-  checkSharedFirstToken,
-  type Row,
-  type TokenizedExample,
-  tokenizeDataset,
-} from './tokenize.js';
+import { planBatch, type RewardFn } from './rewards.js';
+import { checkSharedFirstToken, type TokenizedExample, tokenizeDataset } from './tokenize.js';
 
 export type { StepRecord };
+export { NonFiniteError };
 
 export interface TrainResult {
   steps: number;
@@ -60,36 +69,19 @@ export interface TrainResult {
   backend: BackendInfo;
 }
 
-/** A run that stopped on a non-finite loss or gradient. */
-export class NonFiniteError extends Error {
-  constructor(
-    readonly step: number,
-    readonly lastFinite: StepRecord | undefined,
-  ) {
-    super(
-      `non-finite loss or gradient at step ${step}; stopped without applying it. Last finite step: ${
-        lastFinite
-          ? `${lastFinite.step} (loss ${lastFinite.loss.toFixed(6)}, ${JSON.stringify(lastFinite.metrics)})`
-          : 'none'
-      }. The last checkpoint in the output directory is intact.`,
-    );
-    this.name = 'NonFiniteError';
-  }
-}
-
-interface TrainerState {
-  step: number;
-  epoch: number;
-  /** batches of the current epoch already consumed */
-  batchInEpoch: number;
-  history: StepRecord[];
+interface TrainerState extends LoopState {
   evalHistory: TrainResult['evalHistory'];
 }
 
-const sizeof = (rows: Row[]) => rows.length;
+export interface TrainerOptions {
+  logger?: Logger;
+  /** rewards for (prompt, response) texts: required when the config names a `rewardModule` */
+  reward?: RewardFn;
+}
 
 /**
- * Aligns a causal LM with any registered objective. `new Trainer(config).train()`.
+ * Aligns a causal LM with an objective: `new Trainer(config).train()`. `config.objective`
+ * carries the `Objective` itself (`@alignjs/cli` resolves names with its registry).
  * Batches are fixed once from the seed (so VAR's cross rows and KTO's mismatched pairs are
  * precomputable); each epoch visits them in a new seeded order.
  */
@@ -98,6 +90,7 @@ export class Trainer {
   private readonly log: Logger;
   policy?: CausalLM;
   tokenizer?: HfTokenizer;
+  /** a separate reference model: a given `reference`, or a frozen copy for online/TR-DPO runs */
   private reference?: CausalLM;
   private objective?: Objective<object>;
   private objectiveConfig?: object;
@@ -107,13 +100,16 @@ export class Trainer {
   private trainBatches: TokenizedExample[][] = [];
   private evalBatches: TokenizedExample[][] = [];
   private truncated = 0;
-  private refRows = new Map<string, { sum: number; prompt: number }>();
+  /** identity of the reference's weights (the cache key), `#sync-N` after TR-DPO syncs */
   private refId = '';
   private dataFingerprint = '';
-  private readonly plans = new WeakMap<TokenizedExample[], BatchPlan>();
+  private readonly plans = new Map<TokenizedExample[], LayoutPlan>();
+  /** the refId each plan's attached reference was computed under */
+  private readonly planRef = new Map<LayoutPlan, string>();
+  private online?: Map<number, LayoutPlan>;
   private disposeReward?: () => void;
 
-  constructor(config: TrainConfig, options: { logger?: Logger; reward?: RewardFn } = {}) {
+  constructor(config: TrainConfig, options: TrainerOptions = {}) {
     this.config = config;
     this.log = options.logger ?? makeLogger(join(config.output, 'metrics.jsonl'));
     this.reward = options.reward;
@@ -127,18 +123,23 @@ export class Trainer {
   async setup(): Promise<BackendInfo> {
     const info = await initBackend();
     const c = this.config;
-    const resolved = resolveObjective(withScoreRange(c.objective, c.scoreRange));
-    this.objective = resolved.objective;
-    this.objectiveConfig = resolved.config;
-    this.needs = this.objective.needs(this.objectiveConfig);
-    if (!this.needs.reference && c.reference)
+    const spec = c.objective;
+    if (!spec.objective)
       throw new Error(
-        `config: field 'reference' is set, but objective '${c.objective.name}' uses no reference model (remove it)`,
+        `config: objective '${spec.name}' is a name; the Trainer takes an Objective (@alignjs/cli's parseRunConfig resolves names with its registry)`,
+      );
+    this.objective = spec.objective;
+    this.objectiveConfig = this.objective.parseConfig(withScoreRange(spec, c.scoreRange));
+    const needs = this.objective.needs(this.objectiveConfig);
+    this.needs = needs;
+    if (!needs.reference && c.reference)
+      throw new Error(
+        `config: field 'reference' is set, but objective '${spec.name}' uses no reference model (remove it)`,
       );
     if (c.syncRefModel) {
-      if (!this.needs.reference)
+      if (!needs.reference)
         throw new Error(
-          `config: field 'syncRefModel' needs an objective with a reference model; '${c.objective.name}' has none`,
+          `config: field 'syncRefModel' needs an objective with a reference model; '${spec.name}' has none`,
         );
       if (c.lora)
         throw new Error(
@@ -147,6 +148,10 @@ export class Trainer {
       if (c.online)
         throw new Error("config: field 'syncRefModel' is not supported for online runs");
     }
+    if (c.rewardModule && !this.reward)
+      throw new Error(
+        `config: field 'rewardModule' (${c.rewardModule}) is loaded by the alignjs CLI; in code, pass the function as new Trainer(config, {reward})`,
+      );
     if (c.online) {
       const cfg = this.objectiveConfig as { feedback?: string };
       if (this.objective.name !== 'una' || cfg.feedback !== 'score') {
@@ -174,8 +179,6 @@ export class Trainer {
         this.objective.feedbackFor(this.objectiveConfig),
       );
     }
-    if (!this.reward && c.rewardModule)
-      this.reward = await loadRewardModule(resolve(c.rewardModule));
     if (!this.reward && c.rewardModel) {
       const rm = await rewardFnFromModel(c.rewardModel);
       this.reward = rm.reward;
@@ -184,23 +187,26 @@ export class Trainer {
     const dir = this.modelDir();
     this.tokenizer = await HfTokenizer.fromDir(dir);
     this.policy = await loadModel(dir);
-    if (this.needs.reference) {
-      this.reference = c.reference
-        ? await loadModel(resolve(c.reference), { trainable: false })
-        : this.policy.clone({ trainable: false });
-      if (c.syncRefModel) checkSameParams(this.policy, this.reference);
+    if (needs.reference) {
+      if (c.reference) this.reference = await loadModel(resolve(c.reference), { trainable: false });
+      // Without a given reference, the reference is the starting policy: its log-probs are
+      // computed before the first step, so only runs that need it later keep a frozen copy
+      // (online sampling, TR-DPO mixing); a LoRA run uses the base with adapters off.
+      else if ((c.online || c.syncRefModel) && !c.lora)
+        this.reference = this.policy.clone({ trainable: false });
+      if (c.syncRefModel) checkSameParams(this.policy, this.reference!);
+      this.refId = weightsFingerprint(this.reference ?? this.policy);
     }
     if (c.lora) addLora(this.policy, c.lora, c.seed);
-    this.refId = `${c.reference ? resolve(c.reference) : dir}`;
     const tokOpts = {
       maxLength: c.maxLength,
       maxPromptLength: c.maxPromptLength,
       truncationMode: c.truncationMode,
       // RAO's partition estimate conditions on a first prompt token all prompts share
-      keepFirstPromptToken: this.needs.promptLogps,
+      keepFirstPromptToken: needs.promptLogps,
     };
     const tok = tokenizeDataset(this.dataset, this.tokenizer, tokOpts);
-    if (this.needs.promptLogps && !c.online)
+    if (needs.promptLogps && !c.online)
       checkSharedFirstToken(tok.examples, c.train, this.objective.name);
     this.truncated = tok.truncated;
     let examples = tok.examples;
@@ -209,7 +215,7 @@ export class Trainer {
       const evalDs = await loadDataset(resolve(c.eval), c.scoreRange);
       checkKind(evalDs, this.objective.name, this.objective.feedbackFor(this.objectiveConfig));
       evalExamples = tokenizeDataset(evalDs, this.tokenizer, tokOpts).examples;
-      if (this.needs.promptLogps) checkSharedFirstToken(evalExamples, c.eval, this.objective.name);
+      if (needs.promptLogps) checkSharedFirstToken(evalExamples, c.eval, this.objective.name);
     } else if (c.evalFraction > 0) {
       const p = permutation(examples.length, c.seed + 1);
       const nEval = Math.max(1, Math.round(examples.length * c.evalFraction));
@@ -238,7 +244,7 @@ export class Trainer {
     if (this.trainBatches.length === 0) throw new Error(`${c.train}: no training examples`);
     // Scores outside the objective's declared range (PRO's default is [0, 1]) fail now.
     const range = (this.objectiveConfig as { scoreRange?: [number, number] }).scoreRange;
-    if (range && this.needs.rewards && !this.reward && !c.online)
+    if (range && needs.rewards && !this.reward && !c.online)
       for (const [file, xs] of [
         [c.train, examples],
         [c.eval ?? c.train, evalExamples],
@@ -249,8 +255,8 @@ export class Trainer {
               throw new Error(
                 `${file}:${e.line}: score ${v} is outside the objective's scoreRange [${range[0]}, ${range[1]}] (set scoreRange to the data's scale)`,
               );
-    // Every batch planned now: data the objective cannot use fails here, naming the file and
-    // line, before the reference pass or any output.
+    // Every batch planned now (rewards computed, data uploaded once): data the objective
+    // cannot use fails here, naming the file and line, before the reference pass or any output.
     if (!c.online)
       for (const [file, batches] of [
         [c.train, this.trainBatches],
@@ -277,8 +283,8 @@ export class Trainer {
     return info;
   }
 
-  /** A batch's plan, made once per fixed batch (rewards and cross rewards computed then). */
-  private plan(batch: TokenizedExample[]): BatchPlan {
+  /** A fixed batch's plan, made once (rewards, cross rewards and data tensors then). */
+  private plan(batch: TokenizedExample[]): LayoutPlan {
     let p = this.plans.get(batch);
     if (!p) {
       p = planBatch(batch, this.dataset!.kind, this.needs!, this.reward);
@@ -287,99 +293,92 @@ export class Trainer {
     return p;
   }
 
-  /** Reference log-probs of rows, from the in-memory map (filled by `precomputeReference`). */
-  private refFor(rows: Row[]): RowLogps {
-    const got = rows.map((r) => {
-      const v = this.refRows.get(cacheKey(this.refId, r));
-      if (!v) throw new Error('internal: reference log-probs were not precomputed for a row');
-      return v;
+  private referenceRows(p: LayoutPlan): readonly TokenExample[] {
+    return [...p.rows, ...(p.crossRows ?? [])];
+  }
+
+  /** Attaches reference values to a plan from per-row numbers (rows, then cross rows). */
+  private attach(p: LayoutPlan, sum: Float32Array, prompt: Float32Array): void {
+    const n = p.rows.length;
+    p.setReference({
+      sum: sum.subarray(0, n),
+      prompt: prompt.subarray(0, n),
+      ...(p.crossRows ? { cross: sum.subarray(n) } : {}),
     });
-    return {
-      sum: tf.tensor1d(got.map((g) => g.sum)),
-      prompt: tf.tensor1d(got.map((g) => g.prompt)),
-    };
+    this.planRef.set(p, this.refId);
+  }
+
+  private scoreReference(rows: readonly TokenExample[], label?: string) {
+    return scoreRows(this.reference ?? this.policy!, rows, {
+      padTokenId: this.tokenizer!.padTokenId ?? 0,
+      batchSize: this.config.batchSize,
+      ...(label ? { onProgress: (d, t) => this.log.progress(label, d, t) } : {}),
+    });
   }
 
   /**
    * Runs the frozen reference once over every row the objective will need (including VAR's
-   * B×B cross rows and KTO's mismatched pairs), through the on-disk cache.
+   * B×B cross rows and KTO's mismatched pairs), through the on-disk cache keyed by the
+   * reference's weights and the rows' token ids, and attaches the numbers to each batch.
    */
   async precomputeReference(): Promise<{ rows: number; computed: number }> {
     if (!this.needs!.reference) return { rows: 0, computed: 0 };
     const cachePath = this.config.refCache ?? join(this.config.output, 'ref-logps.json');
-    const cache = await RefLogpCache.open(cachePath, this.refId);
-    const rows: Row[] = [];
-    for (const b of [...this.trainBatches, ...this.evalBatches]) {
-      const plan = this.plan(b);
-      rows.push(...plan.rows, ...(plan.crossRows ?? []));
-    }
-    const todo = rows.filter((r) => !cache.get(cacheKey(this.refId, r)));
-    const unique = [...new Map(todo.map((r) => [cacheKey(this.refId, r), r])).values()];
-    const pad = this.tokenizer!.padTokenId ?? 0;
-    const B = Math.max(1, this.config.batchSize);
-    for (let i = 0; i < unique.length; i += B) {
-      const part = unique.slice(i, i + B);
-      const batch = toTensors(buildBatch(part, { padTokenId: pad }));
-      const lp = sequenceLogprobs(this.reference!.call, batch, { noGrad: true });
-      const sums = lp.responseSum.dataSync();
-      const lens = lp.responseLength.dataSync();
-      const prompts = lp.promptSum.dataSync();
-      const plens = lp.promptLength.dataSync();
-      part.forEach((r, k) => {
-        cache.set(cacheKey(this.refId, r), {
-          responseSum: sums[k]!,
-          responseLength: lens[k]!,
-          promptSum: prompts[k]!,
-          promptLength: plens[k]!,
-        });
+    const cache = await RefLogpCache.open(cachePath, this.refId, { replaceOther: true });
+    const plans = [...this.trainBatches, ...this.evalBatches].map((b) => this.plan(b));
+    const rows = plans.flatMap((p) => this.referenceRows(p));
+    const key = (r: TokenExample) => cacheKey(this.refId, r);
+    const todo = new Map<string, TokenExample>();
+    for (const r of rows) if (!cache.get(key(r))) todo.set(key(r), r);
+    const unique = [...todo.values()];
+    const got = this.scoreReference(unique, 'reference');
+    unique.forEach((r, k) => {
+      cache.set(key(r), {
+        responseSum: got.sum[k]!,
+        responseLength: r.response.length,
+        promptSum: got.prompt[k]!,
+        promptLength: r.prompt.length,
       });
-      tf.dispose([...Object.values(lp), ...Object.values(batch)]);
-      this.log.progress('reference', Math.min(i + B, unique.length), unique.length);
-    }
-    await mkdir(this.config.output, { recursive: true });
+    });
     await cache.save();
-    for (const r of rows) {
-      const e = cache.require(cacheKey(this.refId, r));
-      this.refRows.set(cacheKey(this.refId, r), { sum: e.responseSum, prompt: e.promptSum ?? 0 });
+    for (const p of plans) {
+      const rs = this.referenceRows(p);
+      const e = rs.map((r) => cache.require(key(r)));
+      this.attach(
+        p,
+        Float32Array.from(e, (x) => x.responseSum),
+        Float32Array.from(e, (x) => x.promptSum ?? 0),
+      );
     }
     return { rows: rows.length, computed: unique.length };
   }
 
-  /** Loss (scalar tensor) and metrics of one batch under the current policy. */
-  private batchLoss(
-    batch: TokenizedExample[],
-    training: boolean,
-  ): { loss: tf.Scalar; metrics: Record<string, number> } {
-    const plan = this.plan(batch);
-    const pad = this.tokenizer!.padTokenId ?? 0;
-    const tokens = toTensors(buildBatch(plan.rows, { padTokenId: pad }));
+  /** A plan whose attached reference is current (recomputed after a TR-DPO sync). */
+  private current(p: LayoutPlan): LayoutPlan {
+    if (this.needs!.reference && this.planRef.get(p) !== this.refId) {
+      const got = this.scoreReference(this.referenceRows(p));
+      this.attach(p, got.sum, got.prompt);
+    }
+    return p;
+  }
+
+  /** One micro-batch: the policy's log-probs of the plan's rows, assembled, through the loss. */
+  private batchLoss(p: LayoutPlan, training: boolean): LossOutput {
+    const tokens = toTensors(buildBatch(p.rows, { padTokenId: this.tokenizer!.padTokenId ?? 0 }));
     try {
-      const out = tf.tidy(() => {
+      return tf.tidy(() => {
         const lp = sequenceLogprobs(
           training ? this.policy!.callTraining : this.policy!.call,
           tokens,
           { wpo: this.needs!.wpoWeights === true },
         );
-        const ref = this.needs!.reference ? this.refFor(plan.rows) : undefined;
-        const refCross = plan.crossRows
-          ? (tf.reshape(this.refFor(plan.crossRows).sum, [
-              sizeof(plan.rows),
-              sizeof(plan.rows),
-            ]) as tf.Tensor2D)
-          : undefined;
-        const inputs = plan.assemble(
-          {
-            sum: lp.responseSum,
-            prompt: lp.promptSum,
-            ...(lp.responseWpoMean ? { wpo: lp.responseWpoMean } : {}),
-          },
-          ref,
-          refCross,
-        );
-        const r = this.objective!.loss(inputs, this.objectiveConfig!);
-        return { loss: r.loss, metrics: r.metrics } as unknown as tf.TensorContainerObject;
-      }) as unknown as { loss: tf.Scalar; metrics: Record<string, number> };
-      return out;
+        const inputs = p.assemble({
+          sum: lp.responseSum,
+          prompt: lp.promptSum,
+          ...(lp.responseWpoMean ? { wpo: lp.responseWpoMean } : {}),
+        });
+        return this.objective!.loss(inputs, this.objectiveConfig!) as never;
+      }) as LossOutput;
     } finally {
       tf.dispose(Object.values(tokens));
     }
@@ -387,14 +386,10 @@ export class Trainer {
 
   /**
    * Online UNA (una.txt section 3.1.2): samples `samplesPerPrompt` responses per prompt from
-   * the current policy, scores them with the reward function or model, and returns them as
-   * score examples; their reference log-probs are computed now. Adds `online/reward_mean`.
+   * the current policy, scores them with the reward function or model, and plans them as
+   * score examples with their reference log-probs. Adds `online/reward_mean`.
    */
-  private sampleOnline(
-    prompts: TokenizedExample[],
-    step: number,
-    metricSums: Record<string, number>,
-  ): TokenizedExample[] {
+  private sampleOnline(prompts: TokenizedExample[], step: number): LayoutPlan {
     const o = this.config.online!;
     const tok = this.tokenizer!;
     const ids = prompts.flatMap((p) => Array.from({ length: o.samplesPerPrompt }, () => p.prompt));
@@ -419,31 +414,18 @@ export class Trainer {
         responseTexts: [text],
       };
     });
-    metricSums['online/reward_mean'] =
-      (metricSums['online/reward_mean'] ?? 0) +
-      examples.reduce((s, e) => s + e.scores[0]!, 0) / examples.length;
-    this.ensureReference(examples.map((e) => ({ prompt: e.prompt, response: e.responses[0]! })));
-    return examples;
+    const p = planBatch(examples, 'score', this.needs!);
+    const got = this.scoreReference(p.rows);
+    this.attach(p, got.sum, got.prompt);
+    this.onlineReward = examples.reduce((s, e) => s + e.scores[0]!, 0) / examples.length;
+    return p;
   }
-
-  /** Reference log-probs of rows not yet known (online rows), computed now. */
-  private ensureReference(rows: Row[]): void {
-    const todo = rows.filter((r) => !this.refRows.has(cacheKey(this.refId, r)));
-    if (!todo.length) return;
-    const batch = toTensors(buildBatch(todo, { padTokenId: this.tokenizer!.padTokenId ?? 0 }));
-    const lp = sequenceLogprobs(this.reference!.call, batch, { noGrad: true });
-    const sums = lp.responseSum.dataSync();
-    const prompts = lp.promptSum.dataSync();
-    todo.forEach((r, k) => {
-      this.refRows.set(cacheKey(this.refId, r), { sum: sums[k]!, prompt: prompts[k]! });
-    });
-    tf.dispose([...Object.values(lp), ...Object.values(batch)]);
-  }
+  private onlineReward = 0;
 
   /**
    * TR-DPO (TRL `sync_ref_model`): `π_ref ← α·π_θ + (1 − α)·π_ref` (α = `refModelMixupAlpha`)
-   * every `refModelSyncSteps` optimizer steps. The cached reference log-probs no longer hold
-   * after a sync; they are recomputed per batch as it is used ({@link syncedReference}).
+   * every `refModelSyncSteps` optimizer steps. Attached reference log-probs no longer hold
+   * after a sync; each batch's are recomputed when it is next used.
    */
   private syncReference(step: number): void {
     const a = this.config.refModelMixupAlpha;
@@ -451,7 +433,6 @@ export class Trainer {
       const p = this.policy!.params.get(name)!;
       tf.tidy(() => ref.assign(tf.add(tf.mul(p, a), tf.mul(ref, 1 - a))));
     }
-    this.refRows.clear();
     this.refId = `${this.refId.replace(/#sync-\d+$/, '')}#sync-${step}`;
     this.log.event({ event: 'sync_ref_model', step, alpha: a });
   }
@@ -476,17 +457,7 @@ export class Trainer {
       if (!t) throw new Error(`${file}: missing tensor '${name}'`);
       tf.tidy(() => v.assign(tf.tensor(t.data, v.shape)));
     }
-    if (refId && refId !== this.refId) {
-      this.refId = refId;
-      this.refRows.clear();
-    }
-  }
-
-  /** With a synced reference: its log-probs of the batch's rows, computed when missing. */
-  private syncedReference(batch: TokenizedExample[]): void {
-    if (!this.config.syncRefModel) return;
-    const plan = this.plan(batch);
-    this.ensureReference([...plan.rows, ...(plan.crossRows ?? [])]);
+    if (refId) this.refId = refId;
   }
 
   /** Mean loss and metrics over the held-out batches (no gradients). */
@@ -495,10 +466,8 @@ export class Trainer {
     let loss = 0;
     const sums: Record<string, number> = {};
     for (const b of this.evalBatches) {
-      this.syncedReference(b);
-      const r = this.batchLoss(b, false);
-      loss += r.loss.dataSync()[0]!;
-      r.loss.dispose();
+      const r = readLoss(this.batchLoss(this.current(this.plan(b)), false));
+      loss += r.loss;
       for (const [k, v] of Object.entries(r.metrics)) sums[k] = (sums[k] ?? 0) + v;
     }
     const n = this.evalBatches.length;
@@ -518,7 +487,7 @@ export class Trainer {
     const started = performance.now();
     const info = await this.setup();
     const c = this.config;
-    await this.removeStaleTemp();
+    await removeStaleTemp(c.output);
     if (!c.online) await this.precomputeReference();
     const vars = this.policy!.trainableVariables();
     const optim = resolveOptimizer(
@@ -542,82 +511,57 @@ export class Trainer {
     };
     if (options.resumeFrom) await this.restore(options.resumeFrom, opt, state);
     const total = this.totalSteps;
-    const nb = this.trainBatches.length;
+    if (c.online) this.online = new Map();
     try {
-      while (state.step < total) {
-        if (state.batchInEpoch >= nb) {
-          state.epoch++;
-          state.batchInEpoch = 0;
-        }
-        const order = permutation(nb, c.seed + 1000 * (state.epoch + 1));
-        const t0 = performance.now();
-        let grads: tf.Tensor[] | undefined;
-        let lossSum = 0;
-        const metricSums: Record<string, number> = {};
-        let micro = 0;
-        while (micro < c.gradientAccumulationSteps && state.batchInEpoch < nb) {
-          const stored = this.trainBatches[order[state.batchInEpoch]!]!;
-          const batch = c.online ? this.sampleOnline(stored, state.step, metricSums) : stored;
-          this.syncedReference(batch);
-          let metrics: Record<string, number> = {};
-          const { value, grads: g } = tf.variableGrads(() => {
-            const r = this.batchLoss(batch, true);
-            metrics = r.metrics;
-            return r.loss;
-          }, vars);
-          lossSum += value.dataSync()[0]!;
-          value.dispose();
-          const list = vars.map((v) => g[v.name]!);
-          if (!grads) grads = list;
-          else {
-            const summed = grads.map((a, i) => tf.add(a, list[i]!));
-            tf.dispose([...grads, ...list]);
-            grads = summed;
-          }
-          for (const [k, v] of Object.entries(metrics)) metricSums[k] = (metricSums[k] ?? 0) + v;
-          micro++;
-          state.batchInEpoch++;
-        }
-        const averaged = grads!.map((g) => tf.div(g, micro));
-        tf.dispose(grads!);
-        const { grads: clipped, norm } = clipByGlobalNorm(averaged, c.maxGradNorm);
-        const loss = lossSum / micro;
-        const record: StepRecord = {
-          step: state.step + 1,
-          epoch: state.epoch,
-          loss,
-          lr: learningRateAt(state.step, {
-            learningRate: c.learningRate,
-            schedule: c.schedule,
-            warmupSteps: c.warmupSteps,
-            totalSteps: total,
-          }),
-          gradNorm: norm,
-          metrics: Object.fromEntries(Object.entries(metricSums).map(([k, v]) => [k, v / micro])),
-          seconds: 0,
-        };
-        if (
-          !Number.isFinite(loss) ||
-          !Number.isFinite(norm) ||
-          Object.values(record.metrics).some((v) => !Number.isFinite(v))
-        ) {
-          tf.dispose(clipped);
-          throw new NonFiniteError(record.step, state.history.at(-1));
-        }
-        opt.apply(clipped, record.lr);
-        tf.dispose(clipped);
-        state.step++;
-        if (c.syncRefModel && state.step % c.refModelSyncSteps === 0)
-          this.syncReference(state.step);
-        record.seconds = (performance.now() - t0) / 1000;
-        state.history.push(record);
-        if (state.step % c.logSteps === 0 || state.step === total) this.log.step(record, total);
-        if (c.evalSteps > 0 && state.step % c.evalSteps === 0) this.recordEval(state);
-        if (c.saveSteps > 0 && state.step % c.saveSteps === 0)
-          await this.saveCheckpoint(opt, state);
-      }
-    } finally {
-      this.log.done();
+      await runLoop(
+        {
+          optimizer: opt,
+          batchesPerEpoch: this.trainBatches.length,
+          totalSteps: total,
+          seed: c.seed,
+          gradientAccumulationSteps: c.gradientAccumulationSteps,
+          maxGradNorm: c.maxGradNorm,
+          learningRate: (step) =>
+            learningRateAt(step, {
+              learningRate: c.learningRate,
+              schedule: c.schedule,
+              warmupSteps: c.warmupSteps,
+              totalSteps: total,
+            }),
+          logSteps: c.logSteps,
+          evalSteps: c.evalSteps,
+          saveSteps: c.saveSteps,
+          log: this.log,
+          beforeMicroStep: (index, s) => {
+            if (this.online)
+              this.online.set(index, this.sampleOnline(this.trainBatches[index]!, s.step));
+            else this.current(this.plan(this.trainBatches[index]!));
+          },
+          microStep: (index) => {
+            const online = this.online?.get(index);
+            const out = this.batchLoss(online ?? this.plan(this.trainBatches[index]!), true);
+            if (online) {
+              online.dispose();
+              this.online!.delete(index);
+              out.metrics['online/reward_mean'] = tf.scalar(this.onlineReward);
+            }
+            return out as MicroStepOutput;
+          },
+          hooks: {
+            onStep: (_r, s) => {
+              if (c.syncRefModel && s.step % c.refModelSyncSteps === 0) this.syncReference(s.step);
+            },
+            onEval: () => this.recordEval(state),
+            onSave: async () => {
+              await this.saveCheckpoint(opt, state);
+            },
+          },
+        },
+        state,
+      );
+    } catch (err) {
+      opt.dispose();
+      throw err;
     }
     if (this.evalBatches.length && (c.evalSteps === 0 || state.step % c.evalSteps !== 0))
       this.recordEval(state);
@@ -627,9 +571,9 @@ export class Trainer {
       trainingReport(this.objective!.name, c, state),
     );
     const finalDir = join(c.output, 'final');
-    await this.saveFinal(finalDir);
+    await writeDirAtomic(finalDir, (tmp) => this.saveModelFiles(tmp));
     opt.dispose();
-    const result: TrainResult = {
+    return {
       steps: state.step,
       history: state.history,
       evalHistory: state.evalHistory,
@@ -638,7 +582,6 @@ export class Trainer {
       truncated: this.truncated,
       backend: info,
     };
-    return result;
   }
 
   private recordEval(state: TrainerState): void {
@@ -651,84 +594,27 @@ export class Trainer {
   /** Writes `checkpoint-<step>` atomically: a temp directory renamed into place. */
   async saveCheckpoint(opt: Optimizer, state: TrainerState): Promise<string> {
     const dir = join(this.config.output, `checkpoint-${state.step}`);
-    const tmp = `${dir}.tmp-${process.pid}`;
-    await rm(tmp, { recursive: true, force: true });
-    await mkdir(tmp, { recursive: true });
-    await this.saveModelFiles(tmp);
-    const optState = new Map<string, { shape: number[]; data: Float32Array }>();
-    const { m, v } = opt.moments();
-    opt.vars.forEach((w, i) => {
-      optState.set(`m.${i}`, { shape: [...w.shape], data: m[i]! });
-      optState.set(`v.${i}`, { shape: [...w.shape], data: v[i]! });
+    await writeDirAtomic(dir, async (tmp) => {
+      await this.saveModelFiles(tmp);
+      await saveOptimizer(join(tmp, 'optimizer.safetensors'), opt);
+      if (this.config.syncRefModel)
+        await saveSafetensors(join(tmp, 'reference.safetensors'), this.referenceState());
+      await writeTrainerState(tmp, {
+        step: state.step,
+        epoch: state.epoch,
+        batchInEpoch: state.batchInEpoch,
+        optimizerStep: opt.step,
+        seed: this.config.seed,
+        config: this.config,
+        dataFingerprint: this.dataFingerprint,
+        ...(this.config.syncRefModel ? { refId: this.refId } : {}),
+        history: state.history,
+        evalHistory: state.evalHistory,
+      });
     });
-    await saveSafetensors(join(tmp, 'optimizer.safetensors'), optState);
-    if (this.config.syncRefModel)
-      await saveSafetensors(join(tmp, 'reference.safetensors'), this.referenceState());
-    await writeFileAtomic(
-      join(tmp, 'trainer_state.json'),
-      JSON.stringify(
-        {
-          step: state.step,
-          epoch: state.epoch,
-          batchInEpoch: state.batchInEpoch,
-          optimizerStep: opt.step,
-          seed: this.config.seed,
-          config: this.config,
-          dataFingerprint: this.dataFingerprint,
-          ...(this.config.syncRefModel ? { refId: this.refId } : {}),
-          history: state.history,
-          evalHistory: state.evalHistory,
-        },
-        null,
-        1,
-      ),
-    );
-    await rm(dir, { recursive: true, force: true });
-    await rename(tmp, dir);
     this.log.event({ event: 'checkpoint', step: state.step, dir });
-    await this.pruneCheckpoints();
+    await pruneCheckpoints(this.config.output, this.config.saveTotalLimit);
     return dir;
-  }
-
-  /** `saveTotalLimit` (TRL `save_total_limit`): only the newest N checkpoints stay. */
-  private async pruneCheckpoints(): Promise<void> {
-    const limit = this.config.saveTotalLimit;
-    if (!limit) return;
-    const steps = (await readdir(this.config.output))
-      .map((f) => /^checkpoint-(\d+)$/.exec(f))
-      .filter((m): m is RegExpExecArray => m !== null)
-      .map((m) => Number(m[1]))
-      .sort((a, b) => a - b);
-    for (const step of steps.slice(0, Math.max(0, steps.length - limit)))
-      await rm(join(this.config.output, `checkpoint-${step}`), { recursive: true, force: true });
-  }
-
-  /**
-   * Leftovers of a crashed run in the output directory — `checkpoint-N.tmp-PID` and
-   * `final.tmp-PID` folders whose process is gone — are removed before training.
-   */
-  private async removeStaleTemp(): Promise<void> {
-    let names: string[];
-    try {
-      names = await readdir(this.config.output);
-    } catch {
-      return;
-    }
-    for (const f of names) {
-      const m = /\.(?:tmp|old)-(\d+)$/.exec(f);
-      if (!m || !/^(checkpoint-\d+|final)\./.test(f)) continue;
-      const pid = Number(m[1]);
-      let alive = pid === process.pid;
-      if (!alive) {
-        try {
-          process.kill(pid, 0);
-          alive = true;
-        } catch {
-          alive = false;
-        }
-      }
-      if (!alive) await rm(join(this.config.output, f), { recursive: true, force: true });
-    }
   }
 
   /** Weights (or adapters) plus what `AutoTokenizer` and generation need, into `dir`. */
@@ -747,15 +633,15 @@ export class Trainer {
   }
 
   private async restore(dir: string, opt: Optimizer, state: TrainerState): Promise<void> {
-    const s = JSON.parse(
-      await readFile(join(dir, 'trainer_state.json'), 'utf8'),
-    ) as TrainerState & {
-      optimizerStep: number;
-      seed: number;
-      refId?: string;
-      config?: TrainConfig;
-      dataFingerprint?: string;
-    };
+    const s = await readTrainerState<
+      TrainerState & {
+        optimizerStep: number;
+        seed: number;
+        refId?: string;
+        config?: TrainConfig;
+        dataFingerprint?: string;
+      }
+    >(dir);
     if (s.seed !== this.config.seed)
       throw new Error(
         `${dir}: checkpoint was made with seed ${s.seed}, this run has seed ${this.config.seed}`,
@@ -771,11 +657,8 @@ export class Trainer {
       throw new Error(
         `${dir}: the training data differ from the checkpoint's (another file, or the same file edited); resume with the data the run started with`,
       );
-    await this.truncateMetrics(s.step);
+    await truncateMetrics(join(this.config.output, 'metrics.jsonl'), s.step);
     if (this.policy!.lora.size) {
-      const fresh = await loadModel(this.modelDir());
-      for (const [k, v] of this.policy!.params) v.assign(fresh.params.get(k)!);
-      fresh.dispose();
       const adapters = await loadSafetensors(join(dir, 'adapter_model.safetensors'));
       for (const [name, m] of this.policy!.lora) {
         m.a.assign(
@@ -790,17 +673,7 @@ export class Trainer {
       for (const [k, v] of this.policy!.params) v.assign(saved.params.get(k)!);
       saved.dispose();
     }
-    const o = await loadSafetensors(join(dir, 'optimizer.safetensors'));
-    const moment = (name: string) => {
-      const t = o.get(name);
-      if (!t) throw new Error(`${join(dir, 'optimizer.safetensors')}: missing tensor '${name}'`);
-      return t.data as Float32Array;
-    };
-    opt.setMoments(
-      opt.vars.map((_, i) => moment(`m.${i}`)),
-      opt.vars.map((_, i) => moment(`v.${i}`)),
-    );
-    opt.step = s.optimizerStep;
+    await restoreOptimizer(join(dir, 'optimizer.safetensors'), opt, s.optimizerStep);
     if (this.config.syncRefModel) await this.restoreReference(dir, s.refId);
     Object.assign(state, {
       step: s.step,
@@ -812,51 +685,9 @@ export class Trainer {
     this.log.event({ event: 'resume', step: s.step, dir });
   }
 
-  /**
-   * `metrics.jsonl` after a resume from step N: step, eval and checkpoint lines past N (written
-   * by the run that was killed) are dropped, so no step appears twice. Written atomically.
-   */
-  private async truncateMetrics(step: number): Promise<void> {
-    const file = join(this.config.output, 'metrics.jsonl');
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch {
-      return;
-    }
-    const keep = text.split('\n').filter((l) => {
-      if (!l.trim()) return false;
-      try {
-        const r = JSON.parse(l) as { step?: unknown };
-        return !(typeof r.step === 'number' && r.step > step);
-      } catch {
-        return false; // a line cut by the kill
-      }
-    });
-    await writeFileAtomic(file, keep.length ? `${keep.join('\n')}\n` : '');
-  }
-
-  /**
-   * The final model as a Hugging Face directory (weights or adapters, config, tokenizer files,
-   * chat template, generation config), written atomically: a temp directory renamed into
-   * place, the previous `final/` kept until the new one is complete.
-   */
-  private async saveFinal(dir: string): Promise<void> {
-    const tmp = `${dir}.tmp-${process.pid}`;
-    const old = `${dir}.old-${process.pid}`;
-    await rm(tmp, { recursive: true, force: true });
-    await mkdir(tmp, { recursive: true });
-    await this.saveModelFiles(tmp);
-    const exists = await stat(dir).then(
-      () => true,
-      () => false,
-    );
-    if (exists) await rename(dir, old);
-    await rename(tmp, dir);
-    await rm(old, { recursive: true, force: true });
-  }
-
   dispose(): void {
+    for (const p of this.plans.values()) p.dispose();
+    this.plans.clear();
     this.policy?.dispose();
     this.reference?.dispose();
     this.disposeReward?.();
@@ -870,14 +701,15 @@ export class Trainer {
 function withScoreRange(
   spec: TrainConfig['objective'],
   range: [number, number] | undefined,
-): TrainConfig['objective'] {
-  if (!range || spec.name === 'weighted' || spec.config.scoreRange !== undefined) return spec;
+): Record<string, unknown> {
+  if (!range || spec.config.scoreRange !== undefined) return spec.config;
+  const o = spec.objective!;
   try {
-    resolveObjective({ ...spec, config: { ...spec.config, scoreRange: range } });
+    o.parseConfig({ ...spec.config, scoreRange: range });
   } catch (err) {
-    if ((err as Error).message.includes("unknown field 'scoreRange'")) return spec;
+    if ((err as Error).message.includes("unknown field 'scoreRange'")) return spec.config;
   }
-  return { ...spec, config: { ...spec.config, scoreRange: range } };
+  return { ...spec.config, scoreRange: range };
 }
 
 /** TR-DPO mixes the reference with the policy: both must have the same parameters. */
@@ -889,99 +721,6 @@ function checkSameParams(policy: CausalLM, reference: CausalLM): void {
         `config: field 'syncRefModel' needs a reference with the policy's parameters; '${name}' ${r ? `has shape [${r.shape}] vs [${p.shape}]` : 'is missing from the reference'}`,
       );
   }
-}
-
-/** The run's summary table: final training metrics and the last evaluation. */
-export function summaryRows(
-  result: Pick<TrainResult, 'history' | 'evalHistory'>,
-): [string, string | number][] {
-  const last = result.history.at(-1);
-  const rows: [string, string | number][] = [];
-  if (last) {
-    rows.push(['steps', last.step], ['train loss', last.loss], ['grad norm', last.gradNorm]);
-    for (const [k, v] of Object.entries(last.metrics)) rows.push([k, v]);
-  }
-  const e = result.evalHistory.at(-1);
-  if (e) {
-    rows.push(['eval loss', e.loss]);
-    for (const [k, v] of Object.entries(e.metrics)) rows.push([`eval ${k}`, v]);
-  }
-  return rows;
-}
-
-/** A self-contained HTML report of a run: summary table and curves. */
-export function trainingReport(
-  objective: string,
-  c: TrainConfig,
-  s: Pick<TrainResult, 'history' | 'evalHistory'>,
-): string {
-  const series = (keys: string[]) =>
-    keys
-      .map((k) => ({
-        name: k,
-        points: s.history
-          .filter((h) => h.metrics[k] !== undefined)
-          .map((h) => [h.step, h.metrics[k]!] as [number, number]),
-      }))
-      .filter((x) => x.points.length);
-  const charts: Chart[] = [
-    {
-      title: 'loss',
-      series: [
-        { name: 'train', points: s.history.map((h) => [h.step, h.loss] as [number, number]) },
-        ...(s.evalHistory.length
-          ? [
-              {
-                name: 'eval',
-                points: s.evalHistory.map((e) => [e.step, e.loss] as [number, number]),
-              },
-            ]
-          : []),
-      ],
-    },
-    {
-      title: 'implicit rewards',
-      series: series(['rewards/chosen', 'rewards/rejected', 'rewards/margins']),
-    },
-    { title: 'accuracy', series: series(['rewards/accuracies']) },
-    { title: 'log-probs', series: series(['logps/chosen', 'logps/rejected', 'logps/policy']) },
-    {
-      title: 'learning rate',
-      series: [{ name: 'lr', points: s.history.map((h) => [h.step, h.lr] as [number, number]) }],
-    },
-  ].filter((ch) => ch.series.length);
-  const other = Object.keys(s.history.at(-1)?.metrics ?? {}).filter(
-    (k) => !/^(rewards|logps)\//.test(k),
-  );
-  if (other.length) charts.push({ title: `${objective} metrics`, series: series(other) });
-  return renderReport(`alignjs train: ${objective}`, [
-    {
-      heading: 'Summary',
-      html: `<p>model ${c.model}, data ${c.train}, objective ${objective} ${JSON.stringify(c.objective.config)}</p>${htmlTable(['metric', 'value'], summaryRows(s))}`,
-    },
-    { heading: 'Curves', charts },
-  ]);
-}
-
-/** Imports a user's reward module: `export function reward(prompt, response)` or a default export. */
-export async function loadRewardModule(path: string): Promise<RewardFn> {
-  let mod: Record<string, unknown>;
-  try {
-    mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
-  } catch (err) {
-    throw new Error(`${path}: cannot import the reward module (${(err as Error).message})`);
-  }
-  const fn = (mod.reward ?? mod.default) as unknown;
-  if (typeof fn !== 'function')
-    throw new Error(
-      `${path}: the reward module must export a function 'reward(prompt, response) => number' (or a default export)`,
-    );
-  return (p: string, r: string) => {
-    const v = (fn as RewardFn)(p, r);
-    if (typeof v !== 'number' || !Number.isFinite(v))
-      throw new Error(`${path}: reward returned ${JSON.stringify(v)} (not a finite number)`);
-    return v;
-  };
 }
 
 export { loadLora };

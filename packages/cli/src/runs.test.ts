@@ -2,11 +2,10 @@
 import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { makeLogger, type TrainConfig, Trainer } from '@alignjs/trainer';
+import { writeTestData } from '@alignjs/trainer/testing';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { parseTrainConfig, type TrainConfig } from './config.js';
-import { makeLogger } from './log.js';
-import { writeTestData } from './test-data.js';
-import { Trainer } from './trainer.js';
+import { parseRunConfig } from './config-file.js';
 
 const out = () => mkdtemp(join(tmpdir(), 'alignjs-runs-'));
 const quiet = (c: TrainConfig) => makeLogger(join(c.output, 'metrics.jsonl'), 'quiet');
@@ -28,7 +27,7 @@ async function base() {
   };
 }
 async function run(raw: Record<string, unknown>, resumeFrom?: string) {
-  const cfg = parseTrainConfig(raw);
+  const cfg = parseRunConfig(raw);
   const t = new Trainer(cfg, { logger: quiet(cfg) });
   try {
     return await t.train({ resumeFrom });
@@ -102,7 +101,7 @@ describe('checkpoints and final/', () => {
     const a = await out();
     await run({ ...cfg, output: a });
     const before = await readFile(join(a, 'final', 'model.safetensors'));
-    const c = parseTrainConfig({ ...cfg, maxSteps: 5, output: a });
+    const c = parseRunConfig({ ...cfg, maxSteps: 5, output: a });
     const t = new Trainer(c, { logger: quiet(c) });
     const inner = t as unknown as { saveModelFiles(dir: string): Promise<void> };
     const real = inner.saveModelFiles.bind(t);

@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expectClose } from '@alignjs/core-logprob/testing';
 import { lengthControlledWinRate } from '@alignjs/eval';
+import { makeLogger, NonFiniteError, type TrainConfig, Trainer } from '@alignjs/trainer';
+import { writeTestData } from '@alignjs/trainer/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { main } from './cli.js';
-import { parseTrainConfig, type TrainConfig } from './config.js';
-import { makeLogger } from './log.js';
-import { writeTestData } from './test-data.js';
-import { NonFiniteError, Trainer } from './trainer.js';
+import { parseRunConfig } from './config-file.js';
+import { loadRewardModule } from './reward-module.js';
 
 const out = () => mkdtemp(join(tmpdir(), 'alignjs-train-'));
 const quiet = (c: TrainConfig) => makeLogger(join(c.output, 'metrics.jsonl'), 'quiet');
@@ -98,7 +98,7 @@ describe('end to end through the CLI on the built-in model', () => {
       if (seen.has(name)) continue;
       seen.add(name);
       const dir = await out();
-      const cfg = parseTrainConfig({
+      const cfg = parseRunConfig({
         train: data[kind],
         objective: { name, config },
         output: dir,
@@ -121,11 +121,11 @@ describe('end to end through the CLI on the built-in model', () => {
 describe('checkpoints', () => {
   it('resuming continues with exactly the losses the uninterrupted run produced', async () => {
     const base = await resumableRun();
-    const full = parseTrainConfig({ ...base, output: await out() });
+    const full = parseRunConfig({ ...base, output: await out() });
     const a = new Trainer(full, { logger: quiet(full) });
     const ra = await a.train();
     a.dispose();
-    const part = parseTrainConfig({ ...base, output: await out() });
+    const part = parseRunConfig({ ...base, output: await out() });
     const b = new Trainer(part, { logger: quiet(part) });
     const rb = await b.train({ resumeFrom: join(full.output, 'checkpoint-3') });
     b.dispose();
@@ -135,7 +135,7 @@ describe('checkpoints', () => {
 
   it('a crash while writing a checkpoint leaves the previous checkpoint loadable', async () => {
     const data = await writeTestData(4);
-    const cfg = parseTrainConfig({
+    const cfg = parseRunConfig({
       train: data.pairwise,
       objective: 'dpo',
       maxSteps: 2,
@@ -148,7 +148,7 @@ describe('checkpoints', () => {
     const before = await readdir(cfg.output);
     expect(before).toContain('checkpoint-2');
     // An optimizer whose state was freed makes the write fail halfway (weights already written).
-    const { AdamW } = await import('./optim.js');
+    const { AdamW } = await import('@alignjs/trainer');
     const broken = new AdamW(t.policy!.trainableVariables(), {
       beta1: 0.9,
       beta2: 0.999,
@@ -181,7 +181,7 @@ describe('checkpoints', () => {
 describe('guards and errors', () => {
   it('stops on a non-finite loss, naming the step and the last finite metrics', async () => {
     const data = await writeTestData(4);
-    const cfg = parseTrainConfig({
+    const cfg = parseRunConfig({
       train: data.pairwise,
       objective: { name: 'dpo', config: { beta: 1e30 } },
       maxSteps: 3,
@@ -279,12 +279,12 @@ describe('reward models', () => {
     const steps = lines.filter((l) => l.event === 'step');
     expect(steps.at(-1).loss).toBeLessThan(steps[0].loss);
     expect(lines.find((l) => l.event === 'eval')['rm/accuracy']).toBeGreaterThan(0.5);
-    const { rewardFnFromModel } = await import('./reward-model.js');
+    const { rewardFnFromModel } = await import('@alignjs/trainer');
     const rm = await rewardFnFromModel(final);
     expect(Number.isFinite(rm.reward('Tell me about the cat.', 'The cat is happy.'))).toBe(true);
     rm.dispose();
     // The same reward model as a local judge (no server).
-    const { rewardModelJudge } = await import('./reward-model.js');
+    const { rewardModelJudge } = await import('./reward-module.js');
     const { annotateLocal } = await import('@alignjs/eval');
     const j = await rewardModelJudge(final);
     const ann = await annotateLocal(
@@ -300,7 +300,7 @@ describe('reward models', () => {
     expect([1, 1.5, 2]).toContain(ann.annotations[0]!.preference);
     j.dispose();
     const run = await out();
-    const cfg = parseTrainConfig({
+    const cfg = parseRunConfig({
       train: data.score,
       objective: { name: 'var', config: { mode: 'cross' } },
       rewardModel: final,
@@ -331,7 +331,7 @@ export function reward(prompt, response) {
   return Math.max(-3, Math.min(3, w.filter((x) => pos.includes(x)).length - w.filter((x) => neg.includes(x)).length));
 }\n`,
     );
-    const cfg = parseTrainConfig({
+    const cfg = parseRunConfig({
       train: data.pairwise,
       objective: { name: 'una', config: { feedback: 'score', beta: 1, scoreRange: [-3, 3] } },
       rewardModule: module,
@@ -342,7 +342,11 @@ export function reward(prompt, response) {
       learningRate: 0.001,
       schedule: 'constant',
     });
-    const t = new Trainer(cfg, { logger: quiet(cfg) });
+    // the library takes the function; the CLI loads `rewardModule` (commands/train.ts)
+    await expect(new Trainer(cfg, { logger: quiet(cfg) }).setup()).rejects.toThrow(
+      /'rewardModule' .* is loaded by the alignjs CLI; in code, pass the function/,
+    );
+    const t = new Trainer(cfg, { logger: quiet(cfg), reward: await loadRewardModule(module) });
     const r = await t.train();
     t.dispose();
     const rewards = r.history.map((h) => h.metrics['online/reward_mean']!);
@@ -353,9 +357,9 @@ export function reward(prompt, response) {
       `online UNA: mean sampled reward ${first.toFixed(3)} (steps 1–10) → ${last.toFixed(3)} (steps 21–30)`,
     );
     expect(last).toBeGreaterThan(first);
-    expect(() =>
-      parseTrainConfig({ train: 'x', objective: 'una', output: dir, online: {} }),
-    ).toThrow(/'online' needs a reward source/);
+    expect(() => parseRunConfig({ train: 'x', objective: 'una', output: dir, online: {} })).toThrow(
+      /'online' needs a reward source/,
+    );
   });
 });
 
@@ -492,7 +496,7 @@ describe('harness through the CLI', () => {
 
 describe('optimizers', () => {
   it('AdamW and HostAdamW follow torch.optim.AdamW (float64 oracle, weight decay on)', async () => {
-    const { AdamW, HostAdamW } = await import('./optim.js');
+    const { AdamW, HostAdamW } = await import('@alignjs/trainer');
     const o = { beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1 };
     const lr = 0.05;
     const w0 = [0.5, -1, 2, 0.1];
@@ -528,7 +532,7 @@ describe('optimizers', () => {
   });
 
   it('learning-rate schedules match transformers’ (warm-up, linear, cosine, constant)', async () => {
-    const { learningRateAt } = await import('./optim.js');
+    const { learningRateAt } = await import('@alignjs/trainer');
     const at = (schedule: 'constant' | 'linear' | 'cosine', step: number) =>
       learningRateAt(step, { learningRate: 2, schedule, warmupSteps: 2, totalSteps: 10 });
     // Warm-up: lr·step/warmup; then linear lr·(total − step)/(total − warmup),
@@ -543,7 +547,7 @@ describe('optimizers', () => {
   });
 
   it('HostAdamW makes the same updates as the device AdamW', async () => {
-    const { AdamW, HostAdamW } = await import('./optim.js');
+    const { AdamW, HostAdamW } = await import('@alignjs/trainer');
     const mk = () => [
       tf.variable(
         tf.tensor2d([
@@ -584,7 +588,7 @@ describe('optimizers', () => {
   it('optim: adamw_host trains like adamw_torch, and checkpoints resume across the two', async () => {
     const base = await resumableRun();
     const run = async (optim: string, resumeFrom?: string) => {
-      const cfg = parseTrainConfig({ ...base, optim, output: await out() });
+      const cfg = parseRunConfig({ ...base, optim, output: await out() });
       const t = new Trainer(cfg, { logger: quiet(cfg) });
       const r = await t.train(resumeFrom ? { resumeFrom } : {});
       t.dispose();
@@ -613,14 +617,14 @@ describe('optimizers', () => {
   });
 
   it('resolveOptimizer: host moments only on wasm past the heap budget; bad names are a config error', async () => {
-    const { resolveOptimizer, WASM_DEVICE_OPTIMIZER_LIMIT } = await import('./optim.js');
+    const { resolveOptimizer, WASM_DEVICE_OPTIMIZER_LIMIT } = await import('@alignjs/trainer');
     const big = Math.ceil(WASM_DEVICE_OPTIMIZER_LIMIT / 16) + 1;
     expect(resolveOptimizer('auto', 'wasm', big)).toBe('adamw_host');
     expect(resolveOptimizer('auto', 'wasm', big - 2)).toBe('adamw_torch');
     expect(resolveOptimizer('auto', 'cpu', big)).toBe('adamw_torch');
     expect(resolveOptimizer('adamw_host', 'cpu', 10)).toBe('adamw_host');
     expect(() =>
-      parseTrainConfig({ train: 'x', output: 'y', objective: 'dpo', optim: 'sgd' }),
+      parseRunConfig({ train: 'x', output: 'y', objective: 'dpo', optim: 'sgd' }),
     ).toThrow(/optim/);
   });
 });

@@ -9,16 +9,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expectClose, pairwiseFromRecord } from '@alignjs/core-logprob/testing';
 import { loadSafetensors, tinyModelDir } from '@alignjs/models';
+import type { TokenizedExample } from '@alignjs/trainer';
+import { makeLogger, planBatch, type TrainConfig, Trainer } from '@alignjs/trainer';
+import { writeTestData } from '@alignjs/trainer/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { main } from './cli.js';
-import { parseTrainConfig, type TrainConfig } from './config.js';
-import { planBatch } from './features.js';
-import { makeLogger } from './log.js';
+import { parseRunConfig } from './config-file.js';
 import { resolveObjective } from './objectives.js';
-import { writeTestData } from './test-data.js';
-import type { TokenizedExample } from './tokenize.js';
-import { Trainer } from './trainer.js';
 
 const out = () => mkdtemp(join(tmpdir(), 'alignjs-trl-'));
 const quiet = (c: TrainConfig) => makeLogger(join(c.output, 'metrics.jsonl'), 'quiet');
@@ -41,7 +39,7 @@ describe("TRL's spelling of the objective", () => {
     expect(dpo.length).toBeGreaterThan(60);
     for (const g of dpo) {
       // exactly the DPOConfig fields the golden was made with
-      const cfg = parseTrainConfig({ train: 'x.jsonl', output: 'o', objective: g.config });
+      const cfg = parseRunConfig({ train: 'x.jsonl', output: 'o', objective: g.config });
       const { objective, config } = resolveObjective(cfg.objective);
       const inputs = pairwiseFromRecord(g.inputs);
       const r = objective.loss(inputs, config);
@@ -56,7 +54,7 @@ describe("TRL's spelling of the objective", () => {
 
   it('accepts every spelling and names the field on a mistake', () => {
     const parse = (objective: unknown) =>
-      parseTrainConfig({ train: 'x.jsonl', output: 'o', objective }).objective;
+      parseRunConfig({ train: 'x.jsonl', output: 'o', objective }).objective;
     expect(parse('sigmoid')).toEqual({ name: 'sigmoid', config: {} });
     expect(parse({ name: 'robust', config: { label_smoothing: 0.2 } })).toEqual({
       name: 'robust',
@@ -193,7 +191,7 @@ describe('new objectives and weighted sums train end to end', () => {
 
   it('a reference-free objective refuses a reference model by name', async () => {
     const data = await writeTestData(4);
-    const cfg = parseTrainConfig({
+    const cfg = parseRunConfig({
       train: data.pairwise,
       objective: 'orpo',
       reference: tinyModelDir(),
@@ -251,7 +249,7 @@ describe('TR-DPO reference syncing', () => {
       refModelSyncSteps: 2,
       seed: 3,
     };
-    const full = parseTrainConfig({ ...base, output: await out() });
+    const full = parseRunConfig({ ...base, output: await out() });
     const a = new Trainer(full, { logger: quiet(full) });
     const ra = await a.train();
     a.dispose();
@@ -276,14 +274,14 @@ describe('TR-DPO reference syncing', () => {
     }
     expect(checked).toBeGreaterThan(3);
     // After a sync the loss uses the new reference: the run differs from one without syncing.
-    const noSync = parseTrainConfig({ ...base, syncRefModel: false, output: await out() });
+    const noSync = parseRunConfig({ ...base, syncRefModel: false, output: await out() });
     const c = new Trainer(noSync, { logger: quiet(noSync) });
     const rc = await c.train();
     c.dispose();
     expect(rc.history[2]!.loss).not.toBe(ra.history[2]!.loss);
     expect(rc.history[1]!.loss).toBe(ra.history[1]!.loss);
     // Resuming from checkpoint-2 (right after a sync) reproduces the uninterrupted run.
-    const part = parseTrainConfig({ ...base, output: await out() });
+    const part = parseRunConfig({ ...base, output: await out() });
     const b = new Trainer(part, { logger: quiet(part) });
     const rb = await b.train({ resumeFrom: join(full.output, 'checkpoint-2') });
     b.dispose();
@@ -299,7 +297,7 @@ describe('TR-DPO reference syncing', () => {
         /'syncRefModel' needs an objective with a reference model; 'sft' has none/,
       ],
     ] as const) {
-      const cfg = parseTrainConfig({
+      const cfg = parseRunConfig({
         train: data.pairwise,
         objective: 'dpo',
         output: await out(),

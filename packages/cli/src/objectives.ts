@@ -5,6 +5,16 @@ import { raoObjective } from '@alignjs/loss-rao';
 import { unaObjective } from '@alignjs/loss-una';
 import { unidpoObjective } from '@alignjs/loss-unidpo';
 import { varObjective } from '@alignjs/loss-var';
+import {
+  isObjective,
+  type ObjectiveParser,
+  type ObjectiveSpec,
+  parseObjectiveObject,
+  withObjective,
+} from '@alignjs/trainer';
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Every objective the trainer can run, by the name users type. */
 export const OBJECTIVES: Readonly<Record<string, Objective<object>>> = Object.freeze({
@@ -68,29 +78,35 @@ export interface PartSpec {
 
 /**
  * The objective of a run: by name with its config, or `weighted` with `{parts}` (a list of
- * objectives with weights). `sigmoid` with `labelSmoothing` is refused: TRL 1.13 ignores
- * label smoothing there, ours would apply it (`cdpo` is conservative DPO).
+ * objectives with weights), resolved to the Objective the Trainer runs (for `weighted`, one
+ * whose `parseConfig` reads `{parts}`). `sigmoid` with `labelSmoothing` is refused: TRL 1.13
+ * ignores label smoothing there, ours would apply it (`cdpo` is conservative DPO).
  */
-export function resolveObjective(spec: {
-  name: string;
-  config: Record<string, unknown>;
-  objective?: Objective<object>;
-}): {
+export function attachObjective(spec: ObjectiveSpec): Required<ObjectiveSpec> {
+  if (spec.objective) return spec as Required<ObjectiveSpec>;
+  if (spec.name === 'weighted') {
+    const parts = (spec.config as { parts: PartSpec[] }).parts;
+    for (const p of parts) checkAlias(p.name, p.config);
+    const sum = weightedSum(
+      parts.map((p) => ({ objective: getObjective(p.name), weight: p.weight })),
+    ) as unknown as Objective<object>;
+    const objective: Objective<object> = Object.freeze({
+      ...sum,
+      parseConfig: (raw: unknown) =>
+        sum.parseConfig(((raw as { parts: PartSpec[] }).parts ?? []).map((p) => p.config)),
+    });
+    return withObjective(spec, objective);
+  }
+  checkAlias(spec.name, spec.config);
+  return withObjective(spec, getObjective(spec.name));
+}
+
+/** The Objective of a spec and its parsed config (errors name the field). */
+export function resolveObjective(spec: ObjectiveSpec): {
   objective: Objective<object>;
   config: object;
 } {
-  if (spec.objective)
-    return { objective: spec.objective, config: spec.objective.parseConfig(spec.config) };
-  if (spec.name === 'weighted') {
-    const parts = (spec.config as { parts: PartSpec[] }).parts;
-    const objective = weightedSum(
-      parts.map((p) => ({ objective: getObjective(p.name), weight: p.weight })),
-    ) as unknown as Objective<object>;
-    for (const p of parts) checkAlias(p.name, p.config);
-    return { objective, config: objective.parseConfig(parts.map((p) => p.config)) };
-  }
-  const objective = getObjective(spec.name);
-  checkAlias(spec.name, spec.config);
+  const { objective } = attachObjective(spec);
   return { objective, config: objective.parseConfig(spec.config) };
 }
 
@@ -180,3 +196,99 @@ export function partsFromTrl(
   }
   return parts;
 }
+
+/**
+ * The `objective` field in any of its spellings: a name; `{name, config}`; a list of
+ * `{name, weight, config}` (a weighted sum); TRL's `{loss_type: [...], loss_weights: [...],
+ * beta, label_smoothing, …}`; or an `Objective` object (bare, or `{objective, config}`).
+ * TRL's snake_case field names are accepted everywhere.
+ */
+function parseNamedSpec(raw: unknown, fail: (message: string) => never): ObjectiveSpec {
+  // an Objective object of the user's (the contract in @alignjs/core-logprob), bare or with its config
+  if (isObjective(raw) || (isObject(raw) && isObjective(raw.objective)))
+    return parseObjectiveObject(raw, fail);
+  const where = 'objective';
+  const wrap = (f: () => { name: string; config: Record<string, unknown> }) => {
+    try {
+      return f();
+    } catch (err) {
+      return fail((err as Error).message.replace(/^objective: /, ''));
+    }
+  };
+  if (typeof raw === 'string' && raw !== '') return { name: raw, config: {} };
+  if (Array.isArray(raw)) {
+    if (raw.length === 0) fail('is an empty list');
+    const parts: PartSpec[] = raw.map((p, i) => {
+      if (typeof p === 'string') return { name: p, weight: 1, config: {} };
+      if (!isObject(p) || typeof p.name !== 'string')
+        fail(`entry ${i} must be a name or {name, weight, config}, got ${JSON.stringify(p)}`);
+      const extra = Object.keys(p).filter((k) => !['name', 'weight', 'config'].includes(k));
+      if (extra.length)
+        fail(`entry ${i}: unknown field '${extra[0]}' (known: name, weight, config)`);
+      const weight = p.weight ?? 1;
+      if (typeof weight !== 'number' || !Number.isFinite(weight) || weight < 0)
+        fail(`entry ${i}: weight must be a finite number >= 0, got ${JSON.stringify(p.weight)}`);
+      if (p.config !== undefined && !isObject(p.config))
+        fail(`entry ${i}: config must be an object`);
+      const config = wrap(() => ({
+        name: '',
+        config: camelConfig((p.config as Record<string, unknown>) ?? {}, `${where}[${i}]`),
+      })).config;
+      return { name: p.name as string, weight: weight as number, config };
+    });
+    return { name: 'weighted', config: { parts } };
+  }
+  if (isObject(raw)) {
+    const lossType = raw.loss_type ?? raw.lossType;
+    if (raw.name === undefined && lossType !== undefined) {
+      const { loss_type: _a, lossType: _b, loss_weights, lossWeights, config, ...shared } = raw;
+      const types = typeof lossType === 'string' ? [lossType] : lossType;
+      if (!Array.isArray(types) || !types.every((t) => typeof t === 'string'))
+        fail(`loss_type must be a name or a list of names, got ${JSON.stringify(lossType)}`);
+      const weights = loss_weights ?? lossWeights;
+      if (
+        weights !== undefined &&
+        (!Array.isArray(weights) || !weights.every((w) => typeof w === 'number'))
+      )
+        fail(`loss_weights must be a list of numbers, got ${JSON.stringify(weights)}`);
+      if (config !== undefined && !isObject(config)) fail('config must be an object');
+      return wrap(() => {
+        const parts = partsFromTrl(types as string[], weights as number[] | undefined, {
+          ...(config as Record<string, unknown> | undefined),
+          ...shared,
+        });
+        return parts.length === 1
+          ? { name: parts[0]!.name, config: parts[0]!.config }
+          : { name: 'weighted', config: { parts } };
+      });
+    }
+    if (typeof raw.name === 'string') {
+      const extra = Object.keys(raw).filter((k) => k !== 'name' && k !== 'config');
+      if (extra.length)
+        fail(
+          `unknown field '${extra[0]}' (an objective is {name, config}; its settings go in config)`,
+        );
+      if (raw.config !== undefined && !isObject(raw.config)) fail('config must be an object');
+      return wrap(() => ({
+        name: raw.name as string,
+        config: camelConfig((raw.config as Record<string, unknown>) ?? {}, where),
+      }));
+    }
+  }
+  return fail(
+    "is required: a name ('dpo'), {name, config}, a list of {name, weight, config}, or TRL's {loss_type, loss_weights, …}",
+  );
+}
+
+/**
+ * The `objective` field in every spelling (see {@link parseNamedSpec}), resolved against the
+ * registry: the parser `parseRunConfig` gives the trainer's `parseTrainConfig`.
+ */
+export const parseObjectiveSpec: ObjectiveParser = (raw, fail) => {
+  const spec = parseNamedSpec(raw, fail);
+  try {
+    return attachObjective(spec);
+  } catch (err) {
+    return fail((err as Error).message);
+  }
+};

@@ -15,7 +15,6 @@ import {
   toTensors,
 } from '@alignjs/core-logprob';
 import { writeFileAtomic } from '@alignjs/core-logprob/cache';
-import { type Chart, htmlTable, renderReport, textTable } from '@alignjs/eval';
 import { unidpoObjective, unidpoTerms } from '@alignjs/loss-unidpo';
 import {
   type CausalLM,
@@ -25,11 +24,11 @@ import {
   TINY_TASK_WORDS,
   tinyModelDir,
 } from '@alignjs/models';
+import { type Chart, htmlTable, renderReport, textTable } from '@alignjs/report';
+import type { RewardFn } from '@alignjs/trainer';
+import { makeLogger, Trainer } from '@alignjs/trainer';
 import * as tf from '@tensorflow/tfjs-core';
-import { parseTrainConfig } from './config.js';
-import type { RewardFn } from './features.js';
-import { makeLogger } from './log.js';
-import { Trainer } from './trainer.js';
+import { parseRunConfig } from './config-file.js';
 
 export const DEMO_SCORE_RANGE: [number, number] = [-3, 3.5];
 
@@ -311,7 +310,7 @@ export async function runDemo(o: DemoOptions): Promise<{ rows: DemoRow[]; claims
     for (const d of chosen) {
       const t0 = performance.now();
       const out = join(dir, 'runs', d.label);
-      const config = parseTrainConfig(
+      const config = parseRunConfig(
         {
           model: 'builtin:tiny',
           train: data.files[d.data],

@@ -3,19 +3,23 @@ import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { truncateExample } from '@alignjs/core-logprob';
+import {
+  checkSharedFirstToken,
+  makeLogger,
+  planBatch,
+  type TokenizedExample,
+  type TrainConfig,
+  Trainer,
+} from '@alignjs/trainer';
+import { writeTestData } from '@alignjs/trainer/testing';
 import { describe, expect, it } from 'vitest';
-import { parseTrainConfig, type TrainConfig } from './config.js';
-import { planBatch } from './features.js';
-import { makeLogger } from './log.js';
+import { parseRunConfig } from './config-file.js';
 import { resolveObjective } from './objectives.js';
-import { writeTestData } from './test-data.js';
-import { checkSharedFirstToken, type TokenizedExample } from './tokenize.js';
-import { Trainer } from './trainer.js';
 
 const out = () => mkdtemp(join(tmpdir(), 'alignjs-path-'));
 const quiet = (c: TrainConfig) => makeLogger(join(c.output, 'metrics.jsonl'), 'quiet');
 async function train(raw: Record<string, unknown>) {
-  const cfg = parseTrainConfig(raw);
+  const cfg = parseRunConfig(raw);
   const t = new Trainer(cfg, { logger: quiet(cfg) });
   try {
     return await t.train();

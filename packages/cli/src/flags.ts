@@ -52,7 +52,10 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = Object.freeze({
   },
   'train-rm': {
     summary: 'train a Bradley–Terry reward model on pairwise data',
-    flags: { '--config': CONFIG },
+    flags: {
+      '--config': CONFIG,
+      '--resume': { kind: 'string', help: 'DIR  continue from a checkpoint-<step> directory' },
+    },
   },
   generate: {
     summary: 'write AlpacaEval-style model_outputs.json for a list of instructions',

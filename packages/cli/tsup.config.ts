@@ -1,0 +1,8 @@
+import { defineConfig } from 'tsup';
+import { libraryBuild } from '../../tsup.shared.js';
+
+export default defineConfig({
+  ...libraryBuild,
+  entry: ['src/index.ts', 'src/cli.ts'],
+  dts: { entry: 'src/index.ts' },
+});

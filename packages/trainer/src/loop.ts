@@ -1,0 +1,204 @@
+/**
+ * The optimizer loop every trainer here runs (the policy trainer and the reward-model
+ * trainer): seeded epoch order over fixed batches, gradient accumulation, the learning-rate
+ * schedule, global-norm clipping, a finite guard before each update, and hooks in the spirit
+ * of transformers' TrainerCallback. A micro-step's loss and metrics stay on the device: the
+ * loop reads the device once per optimizer step (loss, gradient norm and a finite flag, in
+ * one transfer) and once more per `logSteps` (the interval's mean metrics).
+ */
+import { permutation, readTidy } from '@alignjs/core-logprob';
+import * as tf from '@tensorflow/tfjs-core';
+import type { Logger, StepRecord } from './log.js';
+import type { Optimizer } from './optim.js';
+
+/** What one micro-batch gives the loop: a scalar loss and scalar metric tensors. */
+export interface MicroStepOutput {
+  loss: tf.Scalar;
+  metrics: Record<string, tf.Scalar>;
+}
+
+/** The loop's resumable position (saved in `trainer_state.json`). */
+export interface LoopState {
+  step: number;
+  epoch: number;
+  /** batches of the current epoch already consumed */
+  batchInEpoch: number;
+  history: StepRecord[];
+}
+
+/** Called as transformers' TrainerCallback would be (`on_step_end`, `on_evaluate`, `on_save`). */
+export interface LoopHooks {
+  /** after each optimizer step (its record; metrics filled on logging steps) */
+  onStep?(record: StepRecord, state: LoopState): void | Promise<void>;
+  /** every `evalSteps` optimizer steps */
+  onEval?(state: LoopState): void | Promise<void>;
+  /** every `saveSteps` optimizer steps */
+  onSave?(state: LoopState): void | Promise<void>;
+}
+
+export interface LoopOptions {
+  optimizer: Optimizer;
+  /** fixed batches per epoch; each epoch visits them in a new seeded order */
+  batchesPerEpoch: number;
+  totalSteps: number;
+  seed: number;
+  gradientAccumulationSteps: number;
+  /** 0 = no clipping */
+  maxGradNorm: number;
+  /** learning rate at optimizer step `step` (0-based) */
+  learningRate(step: number): number;
+  logSteps: number;
+  evalSteps: number;
+  saveSteps: number;
+  log: Logger;
+  /** forward of batch `index` (of the fixed batches) under the gradient tape */
+  microStep(index: number, state: LoopState): MicroStepOutput;
+  /** host work before a micro-step, outside the tape (e.g. online sampling) */
+  beforeMicroStep?(index: number, state: LoopState): void;
+  hooks?: LoopHooks;
+}
+
+/** A run that stopped on a non-finite loss, gradient or metric. */
+export class NonFiniteError extends Error {
+  constructor(
+    readonly step: number,
+    readonly lastFinite: StepRecord | undefined,
+  ) {
+    super(
+      `non-finite loss or gradient at step ${step}; stopped without applying it. Last finite step: ${
+        lastFinite
+          ? `${lastFinite.step} (loss ${lastFinite.loss.toFixed(6)}, ${JSON.stringify(lastFinite.metrics)})`
+          : 'none'
+      }. The last checkpoint in the output directory is intact.`,
+    );
+    this.name = 'NonFiniteError';
+  }
+}
+
+/** Global L2 norm of `grads` (a device scalar) and the gradients scaled to at most `maxNorm`. */
+export function clipByGlobalNorm(
+  grads: tf.Tensor[],
+  maxNorm: number,
+): { grads: tf.Tensor[]; norm: tf.Scalar } {
+  return tf.tidy(() => {
+    const norm = tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g))))) as tf.Scalar;
+    if (!(maxNorm > 0)) return { grads: grads.map((g) => tf.clone(g)), norm };
+    // torch's clip_grad_norm_: scale = min(1, max / (norm + 1e-6))
+    const scale = tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6)));
+    return { grads: grads.map((g) => tf.mul(g, scale)), norm };
+  });
+}
+
+const add = (a: tf.Tensor | undefined, b: tf.Tensor): tf.Tensor => {
+  if (!a) return tf.clone(b);
+  const s = tf.add(a, b);
+  a.dispose();
+  return s;
+};
+
+/** Runs optimizer steps from `state` to `totalSteps`; `state` is updated in place. */
+export async function runLoop(o: LoopOptions, state: LoopState): Promise<void> {
+  const vars = o.optimizer.vars;
+  const nb = o.batchesPerEpoch;
+  let interval: Record<string, tf.Tensor> = {};
+  let intervalSteps = 0;
+  try {
+    while (state.step < o.totalSteps) {
+      if (state.batchInEpoch >= nb) {
+        state.epoch++;
+        state.batchInEpoch = 0;
+      }
+      const order = permutation(nb, o.seed + 1000 * (state.epoch + 1));
+      const t0 = performance.now();
+      let grads: tf.Tensor[] | undefined;
+      let loss: tf.Tensor | undefined;
+      const metrics: Record<string, tf.Tensor> = {};
+      let micro = 0;
+      while (micro < o.gradientAccumulationSteps && state.batchInEpoch < nb) {
+        const index = order[state.batchInEpoch]!;
+        o.beforeMicroStep?.(index, state);
+        let out: MicroStepOutput | undefined;
+        const { value, grads: g } = tf.variableGrads(() => {
+          out = o.microStep(index, state);
+          for (const t of Object.values(out.metrics)) tf.keep(t);
+          return out.loss;
+        }, vars);
+        loss = add(loss, value);
+        value.dispose();
+        for (const [k, t] of Object.entries(out!.metrics)) {
+          metrics[k] = add(metrics[k], t);
+          t.dispose();
+        }
+        const list = vars.map((v) => g[v.name]!);
+        if (!grads) grads = list;
+        else {
+          const summed = grads.map((a, i) => tf.add(a, list[i]!));
+          tf.dispose([...grads, ...list]);
+          grads = summed;
+        }
+        micro++;
+        state.batchInEpoch++;
+      }
+      const averaged = grads!.map((g) => tf.div(g, micro));
+      tf.dispose(grads!);
+      const { grads: clipped, norm } = clipByGlobalNorm(averaged, o.maxGradNorm);
+      tf.dispose(averaged);
+      const names = Object.keys(metrics);
+      // the step's one device read: mean loss, gradient norm, and whether every metric is finite
+      const [meanLoss, gradNorm, metricsFinite] = readTidy(() =>
+        tf.stack([
+          tf.div(loss!, micro),
+          norm,
+          names.length
+            ? tf.cast(tf.all(tf.isFinite(tf.stack(names.map((n) => metrics[n]!)))), 'float32')
+            : tf.scalar(1),
+        ]),
+      );
+      norm.dispose();
+      loss!.dispose();
+      const record: StepRecord = {
+        step: state.step + 1,
+        epoch: state.epoch,
+        loss: meanLoss!,
+        lr: o.learningRate(state.step),
+        gradNorm: gradNorm!,
+        metrics: {},
+        seconds: 0,
+      };
+      if (!Number.isFinite(meanLoss) || !Number.isFinite(gradNorm) || metricsFinite !== 1) {
+        tf.dispose([...clipped, ...Object.values(metrics), ...Object.values(interval)]);
+        interval = {};
+        throw new NonFiniteError(record.step, state.history.at(-1));
+      }
+      for (const n of names) {
+        interval[n] = add(interval[n], tf.div(metrics[n]!, micro));
+        metrics[n]!.dispose();
+      }
+      intervalSteps++;
+      o.optimizer.apply(clipped, record.lr);
+      tf.dispose(clipped);
+      state.step++;
+      const logging = state.step % o.logSteps === 0 || state.step === o.totalSteps;
+      if (logging) {
+        // the interval's mean metrics, as transformers' Trainer logs them (a second read)
+        const keys = Object.keys(interval);
+        const values = keys.length
+          ? readTidy(() => tf.div(tf.stack(keys.map((k) => interval[k]!)), intervalSteps))
+          : new Float32Array(0);
+        record.metrics = Object.fromEntries(keys.map((k, i) => [k, values[i]!]));
+        tf.dispose(Object.values(interval));
+        interval = {};
+        intervalSteps = 0;
+      }
+      record.seconds = (performance.now() - t0) / 1000;
+      state.history.push(record);
+      await o.hooks?.onStep?.(record, state);
+      if (logging) o.log.step(record, o.totalSteps);
+      if (o.evalSteps > 0 && state.step % o.evalSteps === 0) await o.hooks?.onEval?.(state);
+      if (o.saveSteps > 0 && state.step % o.saveSteps === 0) await o.hooks?.onSave?.(state);
+    }
+  } finally {
+    tf.dispose(Object.values(interval));
+    o.log.done();
+  }
+}
