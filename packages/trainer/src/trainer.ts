@@ -48,7 +48,13 @@ import {
 import { firstConfigDifference, RESUME_SAFE_FIELDS, type TrainConfig } from './config.js';
 import { checkKind, type Dataset, loadDataset, loadPrompts } from './data.js';
 import { type Logger, makeLogger, type StepRecord } from './log.js';
-import { type LoopState, type MicroStepOutput, NonFiniteError, runLoop } from './loop.js';
+import {
+  type LoopHooks,
+  type LoopState,
+  type MicroStepOutput,
+  NonFiniteError,
+  runLoop,
+} from './loop.js';
 import { createOptimizer, learningRateAt, type Optimizer, resolveOptimizer } from './optim.js';
 import { scoreRows, weightsFingerprint } from './reference.js';
 import { trainingReport } from './report.js';
@@ -77,6 +83,8 @@ export interface TrainerOptions {
   logger?: Logger;
   /** rewards for (prompt, response) texts: required when the config names a `rewardModule` */
   reward?: RewardFn;
+  /** called after the trainer's own work at each step, evaluation and save (TrainerCallback) */
+  callbacks?: LoopHooks;
 }
 
 /**
@@ -108,11 +116,13 @@ export class Trainer {
   private readonly planRef = new Map<LayoutPlan, string>();
   private online?: Map<number, LayoutPlan>;
   private disposeReward?: () => void;
+  private readonly callbacks: LoopHooks;
 
   constructor(config: TrainConfig, options: TrainerOptions = {}) {
     this.config = config;
     this.log = options.logger ?? makeLogger(join(config.output, 'metrics.jsonl'));
     this.reward = options.reward;
+    this.callbacks = options.callbacks ?? {};
   }
 
   private modelDir(): string {
@@ -548,12 +558,17 @@ export class Trainer {
             return out as MicroStepOutput;
           },
           hooks: {
-            onStep: (_r, s) => {
+            onStep: async (r, s) => {
               if (c.syncRefModel && s.step % c.refModelSyncSteps === 0) this.syncReference(s.step);
+              await this.callbacks.onStep?.(r, s);
             },
-            onEval: () => this.recordEval(state),
-            onSave: async () => {
+            onEval: async (s) => {
+              this.recordEval(state);
+              await this.callbacks.onEval?.(s);
+            },
+            onSave: async (s) => {
               await this.saveCheckpoint(opt, state);
+              await this.callbacks.onSave?.(s);
             },
           },
         },
