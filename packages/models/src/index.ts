@@ -1,3 +1,5 @@
+export * from './arch/index.js';
+export type { Architecture, ArchModel, ForwardArgs, KVCache, LinearLayout } from './arch/types.js';
 export * from './config.js';
 export * from './generate.js';
 export * from './layers.js';

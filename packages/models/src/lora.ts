@@ -1,6 +1,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { architectureOf } from './arch/index.js';
 import type { CausalLM, LoraModule } from './model.js';
 import { loadSafetensors, saveSafetensors, writeJsonAtomic } from './safetensors.js';
 
@@ -16,31 +17,17 @@ export interface LoraConfig {
   targetModules: string[];
 }
 
-const MODULES = {
-  gpt2: ['attn.c_attn', 'attn.c_proj', 'mlp.c_fc', 'mlp.c_proj'],
-  llama: [
-    'self_attn.q_proj',
-    'self_attn.k_proj',
-    'self_attn.v_proj',
-    'self_attn.o_proj',
-    'mlp.gate_proj',
-    'mlp.up_proj',
-    'mlp.down_proj',
-  ],
-};
-
 /** Every linear module of the model: HF path, `[in, out]` sizes and weight layout. */
 export function linearModules(
   model: CausalLM,
 ): { name: string; inF: number; outF: number; layout: 'out_in' | 'in_out' }[] {
   const c = model.config;
-  const prefix = c.family === 'gpt2' ? 'transformer.h' : 'model.layers';
+  const { layerPrefix, modules, layout } = architectureOf(c).linearModules;
   const out = [];
   for (let i = 0; i < c.numLayers; i++) {
-    for (const m of MODULES[c.family]) {
-      const name = `${prefix}.${i}.${m}`;
+    for (const m of modules) {
+      const name = `${layerPrefix}.${i}.${m}`;
       const w = model.params.get(`${name}.weight`)!;
-      const layout = c.family === 'gpt2' ? ('in_out' as const) : ('out_in' as const);
       const [inF, outF] =
         layout === 'in_out' ? [w.shape[0]!, w.shape[1]!] : [w.shape[1]!, w.shape[0]!];
       out.push({ name, inF, outF, layout });
@@ -126,7 +113,7 @@ export async function saveLora(
     lora_dropout: cfg.loraDropout,
     target_modules: cfg.targetModules,
     bias: 'none',
-    fan_in_fan_out: model.config.family === 'gpt2',
+    fan_in_fan_out: architectureOf(model.config).linearModules.layout === 'in_out',
     inference_mode: true,
   });
 }

@@ -1,25 +1,12 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { hostValues } from '@alignjs/core-logprob';
-import type { ModelConfig } from './config.js';
+import * as tf from '@tensorflow/tfjs-core';
+import { architectureOf } from './arch/index.js';
+import type { Architecture, ArchModel, KVCache, ModelConfig } from './arch/types.js';
 import { parameterShapes } from './config.js';
-import {
-  applyRope,
-  attentionBias,
-  embeddingLookup,
-  geluNew,
-  layerNorm,
-  linear,
-  matMulFast,
-  positionsFromMask,
-  rmsNorm,
-  ropeTables,
-  silu,
-} from './layers.js';
+import { attentionBias, linear, matMulFast, positionsFromMask } from './layers.js';
 
 /** Past keys and values per layer, `[B, nKV, S, headDim]` (keys after RoPE). */
-export interface KVCache {
-  layers: { k: tf.Tensor4D; v: tf.Tensor4D }[];
-}
+export type { KVCache };
 
 export function disposeCache(cache: KVCache | undefined): void {
   if (cache) tf.dispose(cache.layers.flatMap((l) => [l.k, l.v]));
@@ -54,11 +41,12 @@ export interface ForwardOutput {
 }
 
 /**
- * A causal LM (GPT-2 or Llama family) whose parameters are tf.Variables named exactly as
+ * A causal LM of any registered architecture (`arch/`) whose parameters are tf.Variables named exactly as
  * the Hugging Face state_dict names them.
  */
-export class CausalLM {
+export class CausalLM implements ArchModel {
   readonly config: ModelConfig;
+  private readonly arch: Architecture;
   readonly params: Map<string, tf.Variable>;
   /** LoRA adapters by module name (e.g. `model.layers.0.self_attn.q_proj`) */
   readonly lora = new Map<string, LoraModule>();
@@ -67,6 +55,7 @@ export class CausalLM {
   constructor(config: ModelConfig, params: Map<string, tf.Variable>) {
     this.config = config;
     this.params = params;
+    this.arch = architectureOf(config);
     const shapes = parameterShapes(config);
     for (const [name, shape] of shapes) {
       const v = params.get(name);
@@ -106,8 +95,13 @@ export class CausalLM {
     return this.params.get(name);
   }
 
-  /** A linear module by its HF name, with its LoRA adapter if any. */
-  private lin(
+  /** A parameter by its Hugging Face name (ArchModel). */
+  param(name: string): tf.Tensor {
+    return this.p(name);
+  }
+
+  /** A linear module by its HF name, with its LoRA adapter if any (ArchModel). */
+  linear(
     x: tf.Tensor2D,
     module: string,
     layout: 'out_in' | 'in_out',
@@ -142,7 +136,10 @@ export class CausalLM {
    * `call` with every LoRA adapter disabled: the base model (PEFT's `disable_adapter()`, which
    * TRL uses as the reference of a LoRA run, so no copy of the weights is needed).
    */
-  readonly callWithoutAdapters = (inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D): tf.Tensor3D => {
+  readonly callWithoutAdapters = (
+    inputIds: tf.Tensor2D,
+    attentionMask: tf.Tensor2D,
+  ): tf.Tensor3D => {
     this.adaptersOff = true;
     try {
       return this.call(inputIds, attentionMask);
@@ -174,38 +171,23 @@ export class CausalLM {
     }
     const mask = Int32Array.from(hostValues(attentionMask));
     const positions = positionsFromMask(mask, B, S, T);
-    const maxPos = Math.max(...positions);
-    if (this.config.family === 'gpt2' && maxPos >= this.config.maxPositions) {
-      throw new Error(`position ${maxPos} exceeds n_positions ${this.config.maxPositions}`);
-    }
+    this.arch.checkPositions?.(this.config, Math.max(...positions));
     const wantCache = options.useCache ?? options.cache !== undefined;
     const training = options.training ?? false;
     const newCache: KVCache = { layers: [] };
     const logits = tf.tidy(() => {
-      const bias = attentionBias(mask, B, S, T);
       const ids = tf.reshape(tf.cast(inputIds, 'int32'), [B * T]) as tf.Tensor1D;
-      const h =
-        this.config.family === 'gpt2'
-          ? this.gpt2(
-              ids,
-              positions,
-              bias,
-              B,
-              T,
-              options.cache,
-              wantCache ? newCache : undefined,
-              training,
-            )
-          : this.llama(
-              ids,
-              positions,
-              bias,
-              B,
-              T,
-              options.cache,
-              wantCache ? newCache : undefined,
-              training,
-            );
+      this.pass = {
+        bias: attentionBias(mask, B, S, T),
+        past: options.cache,
+        store: wantCache ? newCache : undefined,
+      };
+      let h: tf.Tensor2D;
+      try {
+        h = this.arch.hidden(this, { ids, positions, B, T, training });
+      } finally {
+        this.pass = undefined;
+      }
       for (const l of newCache.layers) {
         tf.keep(l.k);
         tf.keep(l.v);
@@ -225,15 +207,13 @@ export class CausalLM {
     return this.forward(inputIds, attentionMask, { hiddenOnly: true, training }).logits;
   }
 
-  private attend(
-    q: tf.Tensor4D,
-    k: tf.Tensor4D,
-    v: tf.Tensor4D,
-    bias: tf.Tensor4D,
-    layer: number,
-    past: KVCache | undefined,
-    store: KVCache | undefined,
-  ): tf.Tensor2D {
+  /** The current forward pass's attention bias and KV caches (set by `forward`). */
+  private pass?: { bias: tf.Tensor4D; past?: KVCache; store?: KVCache };
+
+  /** Causal attention of layer `layer` (ArchModel), with the current pass's bias and cache. */
+  attend(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, layer: number): tf.Tensor2D {
+    if (!this.pass) throw new Error('attend: called outside a forward pass');
+    const { bias, past, store } = this.pass;
     const c = this.config;
     const [B, , T] = q.shape;
     let kk = k;
@@ -267,104 +247,14 @@ export class CausalLM {
     ]) as tf.Tensor2D;
   }
 
-  private heads(x: tf.Tensor2D, B: number, T: number, n: number): tf.Tensor4D {
+  /** `[B·T, E] → [B, heads, T, headDim]` (ArchModel). */
+  heads(x: tf.Tensor2D, B: number, T: number, n: number): tf.Tensor4D {
     return tf.transpose(tf.reshape(x, [B, T, n, this.config.headDim]), [0, 2, 1, 3]) as tf.Tensor4D;
   }
 
   /** The LM head's weight `[V, E]` (the embedding when tied). */
   private head(): tf.Tensor2D {
-    const c = this.config;
-    if (c.family === 'gpt2') return this.p('transformer.wte.weight') as tf.Tensor as tf.Tensor2D;
-    return (c.tieWordEmbeddings
-      ? this.p('model.embed_tokens.weight')
-      : this.p('lm_head.weight')) as tf.Tensor as tf.Tensor2D;
-  }
-
-  private gpt2(
-    ids: tf.Tensor1D,
-    positions: Int32Array,
-    bias: tf.Tensor4D,
-    B: number,
-    T: number,
-    past: KVCache | undefined,
-    store: KVCache | undefined,
-    training: boolean,
-  ): tf.Tensor2D {
-    const c = this.config;
-    const wte = this.p('transformer.wte.weight') as tf.Tensor as tf.Tensor2D;
-    const pos = tf.tensor1d(positions, 'int32');
-    let h = tf.add(
-      embeddingLookup(wte, ids),
-      embeddingLookup(this.p('transformer.wpe.weight') as tf.Tensor as tf.Tensor2D, pos),
-    ) as tf.Tensor2D;
-    const v1 = (n: string) => this.p(n) as tf.Tensor as tf.Tensor1D;
-    for (let i = 0; i < c.numLayers; i++) {
-      const p = `transformer.h.${i}.`;
-      const x = layerNorm(h, v1(`${p}ln_1.weight`), v1(`${p}ln_1.bias`), c.normEps);
-      const qkv = this.lin(x, `${p}attn.c_attn`, 'in_out', training);
-      const [q, k, v] = tf.split(qkv, 3, 1) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
-      const o = this.attend(
-        this.heads(q, B, T, c.numHeads),
-        this.heads(k, B, T, c.numHeads),
-        this.heads(v, B, T, c.numHeads),
-        bias,
-        i,
-        past,
-        store,
-      );
-      h = tf.add(h, this.lin(o, `${p}attn.c_proj`, 'in_out', training)) as tf.Tensor2D;
-      const y = layerNorm(h, v1(`${p}ln_2.weight`), v1(`${p}ln_2.bias`), c.normEps);
-      const m = geluNew(this.lin(y, `${p}mlp.c_fc`, 'in_out', training)) as tf.Tensor2D;
-      h = tf.add(h, this.lin(m, `${p}mlp.c_proj`, 'in_out', training)) as tf.Tensor2D;
-    }
-    return layerNorm(h, v1('transformer.ln_f.weight'), v1('transformer.ln_f.bias'), c.normEps);
-  }
-
-  private llama(
-    ids: tf.Tensor1D,
-    positions: Int32Array,
-    bias: tf.Tensor4D,
-    B: number,
-    T: number,
-    past: KVCache | undefined,
-    store: KVCache | undefined,
-    training: boolean,
-  ): tf.Tensor2D {
-    const c = this.config;
-    const emb = this.p('model.embed_tokens.weight') as tf.Tensor as tf.Tensor2D;
-    const { cos, sin } = ropeTables(positions, B, T, c.headDim, c.ropeTheta);
-    let h = embeddingLookup(emb, ids);
-    const v1 = (n: string) => this.p(n) as tf.Tensor as tf.Tensor1D;
-    for (let i = 0; i < c.numLayers; i++) {
-      const p = `model.layers.${i}.`;
-      const x = rmsNorm(h, v1(`${p}input_layernorm.weight`), c.normEps);
-      const q = applyRope(
-        this.heads(this.lin(x, `${p}self_attn.q_proj`, 'out_in', training), B, T, c.numHeads),
-        cos,
-        sin,
-      );
-      const k = applyRope(
-        this.heads(this.lin(x, `${p}self_attn.k_proj`, 'out_in', training), B, T, c.numKvHeads),
-        cos,
-        sin,
-      );
-      const v = this.heads(
-        this.lin(x, `${p}self_attn.v_proj`, 'out_in', training),
-        B,
-        T,
-        c.numKvHeads,
-      );
-      const o = this.attend(q, k, v, bias, i, past, store);
-      h = tf.add(h, this.lin(o, `${p}self_attn.o_proj`, 'out_in', training)) as tf.Tensor2D;
-      const y = rmsNorm(h, v1(`${p}post_attention_layernorm.weight`), c.normEps);
-      const g = silu(this.lin(y, `${p}mlp.gate_proj`, 'out_in', training));
-      const u = this.lin(y, `${p}mlp.up_proj`, 'out_in', training);
-      h = tf.add(
-        h,
-        this.lin(tf.mul(g, u) as tf.Tensor2D, `${p}mlp.down_proj`, 'out_in', training),
-      ) as tf.Tensor2D;
-    }
-    return rmsNorm(h, v1('model.norm.weight'), c.normEps);
+    return this.p(this.arch.headWeight(this.config)) as tf.Tensor as tf.Tensor2D;
   }
 
   /** Variables an optimizer should update: LoRA adapters if any, else every parameter. */
