@@ -39,7 +39,7 @@ export async function recordResult(name: string, value: unknown): Promise<void> 
   await writeAtomic(RESULTS, `${JSON.stringify(all, null, 2)}\n`);
 }
 
-const SECTIONS = ['logprobs', 'forward', 'train-step'];
+const SECTIONS = ['shipped-step', 'logprobs', 'forward', 'train-step'];
 const MD = join(dirname(fileURLToPath(import.meta.url)), 'results.md');
 
 /**

@@ -80,6 +80,10 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = Object.freeze({
       '--reference-outputs': { kind: 'string', required: true, help: 'FILE  reference outputs' },
       '--base-url': { kind: 'string', required: true, help: 'URL  the judge API (…/v1)' },
       '--judge-model': { kind: 'string', required: true, help: 'NAME  judge model' },
+      '--annotator': {
+        kind: 'string',
+        help: 'NAME  prompt + parser of the judge (default alignjs-pairwise-v1; AlpacaEval annotators_config)',
+      },
       '--output': { kind: 'string', required: true, help: 'DIR  annotations, cache, leaderboard' },
       '--concurrency': { kind: 'int', min: 1, help: 'N  requests in flight (default 4)' },
       '--budget': { kind: 'int', min: 1, help: 'N  requests at most' },

@@ -8,40 +8,25 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { logprobPreference } from './alpaca.js';
+import { alignjsPairwiseV1 } from './annotators/alignjs-pairwise-v1.js';
+import { getAnnotator, type PairwiseAnnotator } from './annotators/index.js';
 import type { ChatMessage, JudgeClient } from './judge.js';
 import { isSwitched } from './switch.js';
 
-/** Our pairwise prompt (written for this project; the output format follows AlpacaEval's `m`/`M`). */
+/** Our pairwise prompt's version (written for this project; the output format follows AlpacaEval's `m`/`M`). */
 export const PAIRWISE_PROMPT_VERSION = 'alignjs-pairwise-v1';
 
+/** The alignjs-pairwise-v1 prompt: the first answer is `m`, the second `M`. */
 export function pairwisePrompt(instruction: string, first: string, second: string): ChatMessage[] {
-  return [
-    {
-      role: 'system',
-      content:
-        'You compare two answers to the same instruction and name the better one. You are fair to both and ignore answer length unless it matters for the task.',
-    },
-    {
-      role: 'user',
-      content: `Instruction:\n"""${instruction}"""\n\nAnswer m:\n"""${first}"""\n\nAnswer M:\n"""${second}"""\n\nWhich answer follows the instruction better? Reply with exactly one character: m or M.`,
-    },
-  ];
+  return alignjsPairwiseV1.prompt(instruction, first, second);
 }
 
-/** Parses a reply: top log-probs when present, else the reply's first non-space character. */
+/** Parses an alignjs-pairwise-v1 reply: 1 = first (`m`) better, 2 = second (`M`), NaN unparseable. */
 export function parsePairwiseReply(
   content: string,
   topLogprobs?: { token: string; logprob: number }[],
 ): number {
-  if (topLogprobs?.length) {
-    const p = logprobPreference(topLogprobs);
-    if (!Number.isNaN(p)) return p;
-  }
-  const c = content.trim();
-  if (c === 'm' || /^m\b/.test(c)) return 1;
-  if (c === 'M' || /^M\b/.test(c)) return 2;
-  return Number.NaN;
+  return alignjsPairwiseV1.parse(content, topLogprobs);
 }
 
 export interface Annotation {
@@ -152,8 +137,10 @@ export async function annotatePairwise(
   input: PairwiseInputs,
   judge: JudgeClient,
   cache: AnnotationCache,
-  annotator = PAIRWISE_PROMPT_VERSION,
+  annotatorName: string | PairwiseAnnotator = PAIRWISE_PROMPT_VERSION,
 ): Promise<PairwiseRun> {
+  const spec = typeof annotatorName === 'string' ? getAnnotator(annotatorName) : annotatorName;
+  const annotator = spec.name;
   const n = input.instructions.length;
   if (input.outputs.length !== n || input.references.length !== n) {
     throw new Error(
@@ -186,12 +173,11 @@ export async function annotatePairwise(
         .digest('hex');
       let entry = cache.get(key);
       // An answer that did not parse is asked again on a rerun, not kept forever.
-      if (entry && Number.isNaN(parsePairwiseReply(entry.completion, entry.topLogprobs)))
-        entry = undefined;
+      if (entry && Number.isNaN(spec.parse(entry.completion, entry.topLogprobs))) entry = undefined;
       if (entry) hits++;
       else {
         const [first, second] = switched ? [output_2, output_1] : [output_1, output_2];
-        const reply = await judge.chat(pairwisePrompt(instruction, first, second));
+        const reply = await judge.chat(spec.prompt(instruction, first, second));
         entry = {
           completion: reply.content,
           ...(reply.topLogprobs ? { topLogprobs: reply.topLogprobs } : {}),
@@ -199,7 +185,7 @@ export async function annotatePairwise(
         cache.set(key, entry);
         await cache.save();
       }
-      let p = parsePairwiseReply(entry.completion, entry.topLogprobs);
+      let p = spec.parse(entry.completion, entry.topLogprobs);
       if (Number.isNaN(p)) unparsed++;
       else if (switched) p = 3 - p;
       return { ...base, preference: p, switched, raw_completion: entry.completion };

@@ -1,5 +1,6 @@
 export * from './alpaca.js';
 export * from './annotate.js';
+export * from './annotators/index.js';
 export * from './eval-report.js';
 export * from './external.js';
 export * from './files.js';

@@ -6,7 +6,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { winRate } from './alpaca.js';
-import { AnnotationCache, annotatePairwise } from './annotate.js';
+import {
+  AnnotationCache,
+  annotatePairwise,
+  PAIRWISE_PROMPT_VERSION,
+  pairwisePrompt,
+} from './annotate.js';
+import { getAnnotator, type PairwiseAnnotator } from './annotators/index.js';
 import { BudgetExceededError, JudgeClient } from './judge.js';
 
 let server: Server | undefined;
@@ -145,5 +151,39 @@ describe('judge client and pairwise annotation', () => {
       /judge request failed: HTTP 401/,
     );
     expect(bad.stats.requests).toBe(1);
+  });
+});
+
+describe('pairwise annotators', () => {
+  it("a custom annotator's prompt and parser are used, named in the annotations; unknown names fail", async () => {
+    const { url } = await startJudge();
+    const cache = await AnnotationCache.open(
+      join(await mkdtemp(join(tmpdir(), 'alignjs-judge-')), 'cache.json'),
+    );
+    // the scripted judge answers 'm' when the answer it sees first contains GOOD; this
+    // annotator shows the answers in the other order and reads 'm' as "second is better"
+    const swapped: PairwiseAnnotator = {
+      name: 'test-swapped',
+      prompt: (instruction, first, second) => pairwisePrompt(instruction, second, first),
+      parse: (content) => (content.trim() === 'm' ? 2 : content.trim() === 'M' ? 1 : Number.NaN),
+    };
+    const run = await annotatePairwise(
+      {
+        instructions: ['plain', 'other'],
+        outputs: ['GOOD one', 'GOOD two'],
+        references: ['weak one', 'weak two'],
+        generator: 'model',
+        referenceGenerator: 'ref',
+      },
+      new JudgeClient(judgeOptions(url)),
+      cache,
+      swapped,
+    );
+    expect(run.annotations.map((a) => a.preference)).toEqual([2, 2]);
+    expect(run.annotations.every((a) => a.annotator === 'test-swapped')).toBe(true);
+    expect(getAnnotator('alignjs-pairwise-v1').name).toBe(PAIRWISE_PROMPT_VERSION);
+    expect(() => getAnnotator('alignjs-pairwise-v2')).toThrow(
+      /unknown annotator 'alignjs-pairwise-v2'.*did you mean 'alignjs-pairwise-v1'/,
+    );
   });
 });

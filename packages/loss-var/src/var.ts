@@ -95,7 +95,7 @@ export const varObjective: Objective<VarConfig> = Object.freeze<Objective<VarCon
       lengthNormalized: r.boolean('lengthNormalized', false),
     })),
   feedbackFor: () => ['pairwise', 'score', 'multi'],
-  needs: (c) => ({
+  needs: () => ({
     inputs: 'cross',
     reference: true,
     promptLogps: false,

@@ -91,6 +91,23 @@ export interface TrainConfig {
   refModelSyncSteps: number;
 }
 
+/** A non-empty string field of a config (`required`: an error when absent), errors naming it. */
+export function stringField(
+  r: ConfigReader,
+  raw: unknown,
+  field: string,
+  required: boolean,
+): string | undefined {
+  const v = ((raw ?? {}) as Record<string, unknown>)[field];
+  if (v === undefined) {
+    if (required) r.fail(field, 'is required');
+    return undefined;
+  }
+  if (typeof v !== 'string' || v === '')
+    r.fail(field, `must be a non-empty string, got ${JSON.stringify(v)}`);
+  return v as string;
+}
+
 /** Parses and validates a training config (from YAML/JSON or code); errors name the field. */
 export function parseTrainConfig(
   raw: unknown,
@@ -98,16 +115,7 @@ export function parseTrainConfig(
   options: { parseObjective?: ObjectiveParser } = {},
 ): TrainConfig {
   const r = new ConfigReader(source, raw);
-  const str = (field: string, required: boolean): string | undefined => {
-    const v = ((raw ?? {}) as Record<string, unknown>)[field];
-    if (v === undefined) {
-      if (required) r.fail(field, 'is required');
-      return undefined;
-    }
-    if (typeof v !== 'string' || v === '')
-      r.fail(field, `must be a non-empty string, got ${JSON.stringify(v)}`);
-    return v as string;
-  };
+  const str = (field: string, required: boolean) => stringField(r, raw, field, required);
   const obj = (raw ?? {}) as Record<string, unknown>;
   const objective = (options.parseObjective ?? parseObjectiveObject)(obj.objective, (m) =>
     r.fail('objective', m),
@@ -245,14 +253,27 @@ export const RESUME_SAFE_FIELDS: readonly (keyof TrainConfig)[] = [
   'optim',
 ];
 
-/** The first field (dotted path) where two configs differ, ignoring the resume-safe ones. */
-export function firstConfigDifference(a: TrainConfig, b: TrainConfig): string | undefined {
+/** The first field where two configs differ, ignoring the resume-safe ones. */
+export function firstConfigDifference(a: object, b: object): string | undefined {
   const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
   for (const k of keys) {
     if ((RESUME_SAFE_FIELDS as readonly string[]).includes(k)) continue;
-    const x = JSON.stringify((a as unknown as Record<string, unknown>)[k]);
-    const y = JSON.stringify((b as unknown as Record<string, unknown>)[k]);
+    const x = JSON.stringify((a as Record<string, unknown>)[k]);
+    const y = JSON.stringify((b as Record<string, unknown>)[k]);
     if (x !== y) return k;
   }
   return undefined;
+}
+
+/**
+ * Refuses a resume whose config differs from the checkpoint's in a field that changes what
+ * is trained (everything but {@link RESUME_SAFE_FIELDS}), naming the field and both values.
+ */
+export function checkResumeConfig(dir: string, saved: object | undefined, current: object): void {
+  if (!saved) return;
+  const field = firstConfigDifference(saved, current);
+  if (field)
+    throw new Error(
+      `${dir}: the checkpoint was made with ${field} = ${JSON.stringify((saved as Record<string, unknown>)[field])}, this run has ${JSON.stringify((current as Record<string, unknown>)[field])}; a resume may change only ${RESUME_SAFE_FIELDS.join(', ')}`,
+    );
 }

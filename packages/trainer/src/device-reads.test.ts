@@ -9,47 +9,15 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { computeLoss, logSigmoid, type Objective } from '@alignjs/core-logprob';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { parseTrainConfig } from './config.js';
 import { makeLogger } from './log.js';
-import { writeTestData } from './testing.js';
+import { testDpoObjective, writeTestData } from './testing.js';
 import { Trainer } from './trainer.js';
 
-/** DPO written here (the trainer imports no loss package), with a data check and metrics. */
-const dpo: Objective<{ beta: number }> = {
-  name: 'test_dpo',
-  description: 'DPO for the read count',
-  feedback: ['pairwise'],
-  metricNames: ['rewards/margins', 'rewards/accuracies'],
-  parseConfig: () => ({ beta: 0.1 }),
-  feedbackFor: () => ['pairwise'],
-  needs: () => ({
-    inputs: 'pairwise',
-    reference: true,
-    promptLogps: false,
-    rewards: false,
-    mismatchedPairs: false,
-  }),
-  loss: (inputs, c) =>
-    computeLoss('test_dpo', inputs, 'pairwise', (p) => {
-      const m = tf.mul(
-        c.beta,
-        tf.sub(
-          tf.sub(p.policyChosenLogps, p.refChosenLogps!),
-          tf.sub(p.policyRejectedLogps, p.refRejectedLogps!),
-        ),
-      );
-      return {
-        loss: tf.neg(tf.mean(logSigmoid(m))) as tf.Scalar,
-        metrics: {
-          'rewards/margins': m,
-          'rewards/accuracies': tf.cast(tf.greater(m, 0), 'float32'),
-        },
-      };
-    }),
-};
+/** DPO written with core's primitives (the trainer imports no loss package), with metrics. */
+const dpo = testDpoObjective();
 
 function countReads(): { count: () => number; inKernels: () => number; restore: () => void } {
   const b = tf.backend() as unknown as Record<string, (...a: unknown[]) => unknown>;

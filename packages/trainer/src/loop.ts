@@ -9,7 +9,7 @@
 import { permutation, readTidy } from '@alignjs/core-logprob';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Logger, StepRecord } from './log.js';
-import type { Optimizer } from './optim.js';
+import { learningRateAt, type Optimizer, type Schedule } from './optim.js';
 
 /** What one micro-batch gives the loop: a scalar loss and scalar metric tensors. */
 export interface MicroStepOutput {
@@ -56,6 +56,64 @@ export interface LoopOptions {
   /** host work before a micro-step, outside the tape (e.g. online sampling) */
   beforeMicroStep?(index: number, state: LoopState): void;
   hooks?: LoopHooks;
+}
+
+/** The config fields of a run that set the loop (TrainingArguments' names, camelCase). */
+export interface LoopConfig {
+  seed: number;
+  batchSize: number;
+  gradientAccumulationSteps: number;
+  maxGradNorm: number;
+  learningRate: number;
+  schedule: Schedule;
+  warmupSteps: number;
+  epochs: number;
+  maxSteps: number;
+  logSteps: number;
+  evalSteps: number;
+  saveSteps: number;
+}
+
+/** Optimizer steps of a run over `batches` fixed batches: `maxSteps`, else epochs × ⌈batches / accumulation⌉. */
+export function totalStepsOf(c: LoopConfig, batches: number): number {
+  const perEpoch = Math.ceil(batches / c.gradientAccumulationSteps);
+  return c.maxSteps > 0 ? c.maxSteps : perEpoch * c.epochs;
+}
+
+/** The loop options a run's config sets (schedule over `totalSteps`, cadences, clipping). */
+export function loopSettings(
+  c: LoopConfig,
+  batchesPerEpoch: number,
+): Pick<
+  LoopOptions,
+  | 'batchesPerEpoch'
+  | 'totalSteps'
+  | 'seed'
+  | 'gradientAccumulationSteps'
+  | 'maxGradNorm'
+  | 'learningRate'
+  | 'logSteps'
+  | 'evalSteps'
+  | 'saveSteps'
+> {
+  const totalSteps = totalStepsOf(c, batchesPerEpoch);
+  return {
+    batchesPerEpoch,
+    totalSteps,
+    seed: c.seed,
+    gradientAccumulationSteps: c.gradientAccumulationSteps,
+    maxGradNorm: c.maxGradNorm,
+    learningRate: (step) =>
+      learningRateAt(step, {
+        learningRate: c.learningRate,
+        schedule: c.schedule,
+        warmupSteps: c.warmupSteps,
+        totalSteps,
+      }),
+    logSteps: c.logSteps,
+    evalSteps: c.evalSteps,
+    saveSteps: c.saveSteps,
+  };
 }
 
 /** A run that stopped on a non-finite loss, gradient or metric. */

@@ -6,7 +6,6 @@
 import { cp, mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { computeLoss, logSigmoid, type Objective } from '@alignjs/core-logprob';
 import { addLora, loadModel, saveModel, tinyModelDir } from '@alignjs/models';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
@@ -14,40 +13,12 @@ import { parseTrainConfig } from './config.js';
 import { makeLogger } from './log.js';
 import { scoreRows } from './reference.js';
 import { parseRewardTrainConfig, trainRewardModel } from './reward-model.js';
-import { writeTestData } from './testing.js';
+import { testDpoObjective, writeTestData } from './testing.js';
 import { Trainer } from './trainer.js';
 
 const tmp = (p: string) => mkdtemp(join(tmpdir(), p));
 
-const dpo: Objective<object> = {
-  name: 'test_dpo',
-  description: 'DPO for the cache tests',
-  feedback: ['pairwise'],
-  metricNames: [],
-  parseConfig: () => ({}),
-  feedbackFor: () => ['pairwise'],
-  needs: () => ({
-    inputs: 'pairwise',
-    reference: true,
-    promptLogps: false,
-    rewards: false,
-    mismatchedPairs: false,
-  }),
-  loss: (inputs) =>
-    computeLoss('test_dpo', inputs, 'pairwise', (p) => ({
-      loss: tf.neg(
-        tf.mean(
-          logSigmoid(
-            tf.sub(
-              tf.sub(p.policyChosenLogps, p.refChosenLogps!),
-              tf.sub(p.policyRejectedLogps, p.refRejectedLogps!),
-            ),
-          ),
-        ),
-      ) as tf.Scalar,
-      metrics: {},
-    })),
-};
+const dpo = testDpoObjective();
 
 async function precompute(model: string, refCache: string, train: string) {
   const output = await tmp('alignjs-ref-out-');

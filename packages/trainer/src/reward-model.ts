@@ -41,10 +41,11 @@ import {
   writeDirAtomic,
   writeTrainerState,
 } from './checkpoint.js';
+import { checkResumeConfig, stringField } from './config.js';
 import { checkKind, loadDataset } from './data.js';
 import { type Logger, makeLogger, type StepRecord } from './log.js';
-import { type LoopState, runLoop } from './loop.js';
-import { AdamW, learningRateAt, type Schedule } from './optim.js';
+import { type LoopState, loopSettings, runLoop } from './loop.js';
+import { AdamW, type Schedule } from './optim.js';
 import type { RewardFn } from './rewards.js';
 import { type TokenizedExample, tokenizeDataset } from './tokenize.js';
 
@@ -206,31 +207,9 @@ export interface RewardTrainConfig {
   maxPromptLength: number;
 }
 
-/** Fields a reward-model resume may change (they do not change what is trained). */
-const RM_RESUME_SAFE: readonly string[] = [
-  'logSteps',
-  'evalSteps',
-  'saveSteps',
-  'saveTotalLimit',
-  'maxSteps',
-  'output',
-  'train',
-  'eval',
-];
-
 export function parseRewardTrainConfig(raw: unknown, source = 'config'): RewardTrainConfig {
   const r = new ConfigReader(source, raw);
-  const obj = (raw ?? {}) as Record<string, unknown>;
-  const str = (f: string, required: boolean) => {
-    const v = obj[f];
-    if (v === undefined) {
-      if (required) r.fail(f, 'is required');
-      return undefined;
-    }
-    if (typeof v !== 'string' || v === '')
-      r.fail(f, `must be a non-empty string, got ${JSON.stringify(v)}`);
-    return v as string;
-  };
+  const str = (f: string, required: boolean) => stringField(r, raw, f, required);
   const cfg: RewardTrainConfig = {
     model: str('model', false) ?? 'builtin:tiny',
     train: str('train', true)!,
@@ -316,11 +295,7 @@ export async function trainRewardModel(
     const s = await readTrainerState<
       LoopState & { optimizerStep: number; config: RewardTrainConfig }
     >(options.resumeFrom);
-    for (const k of Object.keys(c) as (keyof RewardTrainConfig)[])
-      if (!RM_RESUME_SAFE.includes(k) && JSON.stringify(s.config?.[k]) !== JSON.stringify(c[k]))
-        throw new Error(
-          `${options.resumeFrom}: the checkpoint was made with ${k} = ${JSON.stringify(s.config?.[k])}, this run has ${JSON.stringify(c[k])}; a resume may change only ${RM_RESUME_SAFE.join(', ')}`,
-        );
+    checkResumeConfig(options.resumeFrom, s.config, c);
     await restoreOptimizer(join(options.resumeFrom, 'optimizer.safetensors'), opt, s.optimizerStep);
     Object.assign(state, {
       step: s.step,
@@ -351,27 +326,12 @@ export async function trainRewardModel(
     log.event({ event: 'eval', step: state.step, 'rm/accuracy': acc });
     return acc;
   };
-  const perEpoch = Math.ceil(batches.length / c.gradientAccumulationSteps);
-  const total = c.maxSteps > 0 ? c.maxSteps : perEpoch * c.epochs;
+  const settings = loopSettings(c, batches.length);
   try {
     await runLoop(
       {
+        ...settings,
         optimizer: opt,
-        batchesPerEpoch: batches.length,
-        totalSteps: total,
-        seed: c.seed,
-        gradientAccumulationSteps: c.gradientAccumulationSteps,
-        maxGradNorm: c.maxGradNorm,
-        learningRate: (step) =>
-          learningRateAt(step, {
-            learningRate: c.learningRate,
-            schedule: c.schedule,
-            warmupSteps: c.warmupSteps,
-            totalSteps: total,
-          }),
-        logSteps: c.logSteps,
-        evalSteps: c.evalSteps,
-        saveSteps: c.saveSteps,
         log,
         microStep: (index) => {
           const tokens = toTensors(buildBatch(pairRows(batches[index]!), { padTokenId: pad }));

@@ -1,7 +1,9 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { computeLoss, logSigmoid, type Objective } from '@alignjs/core-logprob';
 import { TINY_TASK_WORDS } from '@alignjs/models';
+import * as tf from '@tensorflow/tfjs-core';
 
 /** Small datasets of every kind, written to a temp directory; returns their paths. */
 export async function writeTestData(
@@ -60,4 +62,43 @@ export async function writeTestData(
     await writeFile(out[k]!, `${v.map((x) => JSON.stringify(x)).join('\n')}\n`);
   }
   return out as Record<keyof typeof files, string>;
+}
+
+/**
+ * DPO (β = 0.1) written with core's primitives, for tests of the trainer (which imports no
+ * loss package): reference log-probs, pairwise inputs, margin and accuracy metrics.
+ */
+export function testDpoObjective(name = 'test_dpo'): Objective<{ beta: number }> {
+  return {
+    name,
+    description: 'DPO for trainer tests',
+    feedback: ['pairwise'],
+    metricNames: ['rewards/margins', 'rewards/accuracies'],
+    parseConfig: () => ({ beta: 0.1 }),
+    feedbackFor: () => ['pairwise'],
+    needs: () => ({
+      inputs: 'pairwise',
+      reference: true,
+      promptLogps: false,
+      rewards: false,
+      mismatchedPairs: false,
+    }),
+    loss: (inputs, c) =>
+      computeLoss(name, inputs, 'pairwise', (p) => {
+        const m = tf.mul(
+          c.beta,
+          tf.sub(
+            tf.sub(p.policyChosenLogps, p.refChosenLogps!),
+            tf.sub(p.policyRejectedLogps, p.refRejectedLogps!),
+          ),
+        );
+        return {
+          loss: tf.neg(tf.mean(logSigmoid(m))) as tf.Scalar,
+          metrics: {
+            'rewards/margins': m,
+            'rewards/accuracies': tf.cast(tf.greater(m, 0), 'float32'),
+          },
+        };
+      }),
+  };
 }

@@ -45,17 +45,19 @@ import {
   writeDirAtomic,
   writeTrainerState,
 } from './checkpoint.js';
-import { firstConfigDifference, RESUME_SAFE_FIELDS, type TrainConfig } from './config.js';
+import { checkResumeConfig, type TrainConfig } from './config.js';
 import { checkKind, type Dataset, loadDataset, loadPrompts } from './data.js';
 import { type Logger, makeLogger, type StepRecord } from './log.js';
 import {
   type LoopHooks,
   type LoopState,
+  loopSettings,
   type MicroStepOutput,
   NonFiniteError,
   runLoop,
+  totalStepsOf,
 } from './loop.js';
-import { createOptimizer, learningRateAt, type Optimizer, resolveOptimizer } from './optim.js';
+import { createOptimizer, type Optimizer, resolveOptimizer } from './optim.js';
 import { scoreRows, weightsFingerprint } from './reference.js';
 import { trainingReport } from './report.js';
 import { rewardFnFromModel } from './reward-model.js';
@@ -488,8 +490,7 @@ export class Trainer {
   }
 
   get totalSteps(): number {
-    const perEpoch = Math.ceil(this.trainBatches.length / this.config.gradientAccumulationSteps);
-    return this.config.maxSteps > 0 ? this.config.maxSteps : perEpoch * this.config.epochs;
+    return totalStepsOf(this.config, this.trainBatches.length);
   }
 
   /** Trains to the end (or from `resumeFrom`, a checkpoint directory) and saves the final model. */
@@ -520,27 +521,12 @@ export class Trainer {
       evalHistory: [],
     };
     if (options.resumeFrom) await this.restore(options.resumeFrom, opt, state);
-    const total = this.totalSteps;
     if (c.online) this.online = new Map();
     try {
       await runLoop(
         {
+          ...loopSettings(c, this.trainBatches.length),
           optimizer: opt,
-          batchesPerEpoch: this.trainBatches.length,
-          totalSteps: total,
-          seed: c.seed,
-          gradientAccumulationSteps: c.gradientAccumulationSteps,
-          maxGradNorm: c.maxGradNorm,
-          learningRate: (step) =>
-            learningRateAt(step, {
-              learningRate: c.learningRate,
-              schedule: c.schedule,
-              warmupSteps: c.warmupSteps,
-              totalSteps: total,
-            }),
-          logSteps: c.logSteps,
-          evalSteps: c.evalSteps,
-          saveSteps: c.saveSteps,
           log: this.log,
           beforeMicroStep: (index, s) => {
             if (this.online)
@@ -661,13 +647,7 @@ export class Trainer {
       throw new Error(
         `${dir}: checkpoint was made with seed ${s.seed}, this run has seed ${this.config.seed}`,
       );
-    if (s.config) {
-      const field = firstConfigDifference(s.config, this.config);
-      if (field)
-        throw new Error(
-          `${dir}: the checkpoint was made with ${field} = ${JSON.stringify((s.config as unknown as Record<string, unknown>)[field])}, this run has ${JSON.stringify((this.config as unknown as Record<string, unknown>)[field])}; a resume may change only ${RESUME_SAFE_FIELDS.join(', ')}`,
-        );
-    }
+    checkResumeConfig(dir, s.config, this.config);
     if (s.dataFingerprint && s.dataFingerprint !== this.dataFingerprint)
       throw new Error(
         `${dir}: the training data differ from the checkpoint's (another file, or the same file edited); resume with the data the run started with`,

@@ -1,5 +1,6 @@
 // The Objective contract, checked for every objective the repo publishes.
 
+import { OBJECTIVES } from '@alignjs/cli';
 import type { Objective, ObjectiveInputs } from '@alignjs/core-logprob';
 import { metricsOf, rng } from '@alignjs/core-logprob/testing';
 import { dpoObjectives } from '@alignjs/loss-dpo';
@@ -13,23 +14,36 @@ import { describe, expect, it } from 'vitest';
 
 type AnyObjective = Objective<object>;
 
-/** Every published objective with the configs that change its input layout. */
+/**
+ * Every objective of the CLI's registry (so a newly registered one is checked with its
+ * defaults), plus the configs that change an objective's input layout.
+ */
+/** Objectives whose defaults need a field (UNA's default feedback is scores with a range). */
+const BASE: Record<string, Record<string, unknown>> = { una: { feedback: 'pairwise' } };
 const cases: [AnyObjective, Record<string, unknown>][] = [
-  ...Object.values(dpoObjectives).map(
-    (o) => [o as AnyObjective, {}] as [AnyObjective, Record<string, unknown>],
+  ...Object.values(OBJECTIVES).map(
+    (o) => [o, BASE[o.name] ?? {}] as [AnyObjective, Record<string, unknown>],
   ),
-  [unidpoObjective as AnyObjective, {}],
-  [unaObjective as AnyObjective, { feedback: 'pairwise' }],
   [unaObjective as AnyObjective, { feedback: 'binary' }],
   [unaObjective as AnyObjective, { feedback: 'score', scoreRange: [0, 10] }],
   [unaObjective as AnyObjective, { feedback: 'mixed', scoreRange: [0, 10] }],
-  [raoObjective as AnyObjective, {}],
-  [varObjective as AnyObjective, {}],
   [varObjective as AnyObjective, { mode: 'diagonal', lengthNormalized: true }],
-  [proObjective as AnyObjective, {}],
   [proObjective as AnyObjective, { feedback: 'binary' }],
   [proObjective as AnyObjective, { feedback: 'scalar', scoreRange: [0, 10] }],
 ];
+
+it('the registry holds every published objective', () => {
+  const names = new Set(Object.values(OBJECTIVES).map((o) => o.name));
+  for (const o of [
+    ...Object.values(dpoObjectives),
+    unidpoObjective,
+    unaObjective,
+    raoObjective,
+    varObjective,
+    proObjective,
+  ])
+    expect(names.has((o as AnyObjective).name), o.name).toBe(true);
+});
 
 const B = 4;
 const K = 3;

@@ -9,6 +9,7 @@ export async function run(args: Args): Promise<number> {
   const model = await ev.readModelOutputs(need('--model-outputs'));
   const reference = await ev.readModelOutputs(need('--reference-outputs'));
   const out = need('--output');
+  const annotator = ev.getAnnotator(args.get('--annotator') ?? ev.PAIRWISE_PROMPT_VERSION);
   const aligned = ev.alignOutputs(model, reference);
   const judge = new ev.JudgeClient({
     baseUrl: need('--base-url'),
@@ -23,6 +24,7 @@ export async function run(args: Args): Promise<number> {
     { ...aligned, generator, referenceGenerator: reference[0]?.generator ?? 'reference' },
     judge,
     cache,
+    annotator,
   );
   await ev.writeAnnotations(join(out, 'annotations.json'), run.annotations);
   const wr = ev.winRate(run.annotations.map((a) => a.preference));
