@@ -147,7 +147,7 @@ function dpoStep(model: CausalLM, B: number, T: number, hostOptimizer = false): 
 function matmulParams(c: ModelConfig): number {
   const E = c.hiddenSize;
   const attn = E * (c.numHeads + 2 * c.numKvHeads) * c.headDim + c.numHeads * c.headDim * E;
-  const mlp = (c.family === 'gpt2' ? 2 : 3) * E * c.intermediateSize;
+  const mlp = (c.architecture === 'gpt2' ? 2 : 3) * E * c.intermediateSize;
   return c.numLayers * (attn + mlp) + c.vocabSize * E;
 }
 

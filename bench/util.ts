@@ -1,6 +1,7 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeFileAtomic } from '@alignjs/core-logprob/cache';
 
 export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -24,19 +25,11 @@ async function readResults(): Promise<Record<string, unknown>> {
   }
 }
 
-/** Writes `text` to `path` through a temp file and a rename, so a crash leaves no half file. */
-async function writeAtomic(path: string, text: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, text);
-  await rename(tmp, path);
-}
-
 /** Merges one bench's numbers into bench/results.json (atomically). */
 export async function recordResult(name: string, value: unknown): Promise<void> {
   const all = await readResults();
   all[name] = { ...(value as object), at: new Date().toISOString() };
-  await writeAtomic(RESULTS, `${JSON.stringify(all, null, 2)}\n`);
+  await writeFileAtomic(RESULTS, `${JSON.stringify(all, null, 2)}\n`);
 }
 
 const SECTIONS = ['shipped-step', 'logprobs', 'forward', 'train-step'];
@@ -50,13 +43,13 @@ export async function writeSection(name: string, markdown: string): Promise<void
   const all = await readResults();
   const sections = { ...((all.sections as Record<string, string>) ?? {}), [name]: markdown };
   all.sections = sections;
-  await writeAtomic(RESULTS, `${JSON.stringify(all, null, 2)}\n`);
+  await writeFileAtomic(RESULTS, `${JSON.stringify(all, null, 2)}\n`);
   const order = [...SECTIONS, ...Object.keys(sections).filter((k) => !SECTIONS.includes(k))];
   const body = order
     .filter((k) => sections[k])
     .map((k) => sections[k])
     .join('\n\n');
-  await writeAtomic(
+  await writeFileAtomic(
     MD,
     `# alignjs benchmarks\n\nEach section is the latest run of its script; every ratio is measured within one run.\n\n${body}\n`,
   );

@@ -11,3 +11,4 @@ export * from './logprobs.js';
 export * from './math.js';
 export * from './objective.js';
 export * from './random.js';
+export * from './records.js';

@@ -6,8 +6,8 @@
  * configuration and the exact inputs, so a rerun or an interrupted run repeats no request.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '@alignjs/core-logprob/cache';
 import { alignjsPairwiseV1 } from './annotators/alignjs-pairwise-v1.js';
 import { getAnnotator, type PairwiseAnnotator } from './annotators/index.js';
 import type { ChatMessage, JudgeClient } from './judge.js';
@@ -100,10 +100,7 @@ export class AnnotationCache {
     this.saving = this.saving.then(async () => {
       if (!this.dirty) return;
       this.dirty = false;
-      await mkdir(dirname(this.path), { recursive: true });
-      const tmp = `${this.path}.tmp-${process.pid}`;
-      await writeFile(tmp, JSON.stringify(this.file));
-      await rename(tmp, this.path);
+      await writeFileAtomic(this.path, JSON.stringify(this.file));
     });
     return this.saving;
   }

@@ -3,8 +3,8 @@
  * `model_outputs.json` / reference outputs as `[{instruction, output, generator}]`,
  * `annotations.json`, and a leaderboard CSV.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '@alignjs/core-logprob/cache';
 import type { Annotation } from './annotate.js';
 
 export interface ModelOutput {
@@ -72,18 +72,11 @@ export function alignOutputs(
   };
 }
 
-async function writeAtomic(path: string, text: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, text);
-  await rename(tmp, path);
-}
-
 export async function writeModelOutputs(
   path: string,
   outputs: readonly ModelOutput[],
 ): Promise<void> {
-  await writeAtomic(path, `${JSON.stringify(outputs, null, 2)}\n`);
+  await writeFileAtomic(path, `${JSON.stringify(outputs, null, 2)}\n`);
 }
 
 /** `annotations.json` as AlpacaEval writes it (NaN preferences become null). */
@@ -95,7 +88,7 @@ export async function writeAnnotations(
     ...a,
     preference: Number.isNaN(a.preference) ? null : a.preference,
   }));
-  await writeAtomic(path, `${JSON.stringify(rows, null, 2)}\n`);
+  await writeFileAtomic(path, `${JSON.stringify(rows, null, 2)}\n`);
 }
 
 export interface LeaderboardRow {
@@ -145,5 +138,5 @@ export async function writeLeaderboard(
   path: string,
   rows: readonly LeaderboardRow[],
 ): Promise<void> {
-  await writeAtomic(path, leaderboardCsv(rows));
+  await writeFileAtomic(path, leaderboardCsv(rows));
 }

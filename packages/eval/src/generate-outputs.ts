@@ -1,5 +1,6 @@
 /** `alignjs generate`: a local model answers an instructions file, written as AlpacaEval's model_outputs.json. */
 import { readFile } from 'node:fs/promises';
+import { parseJsonRecords } from '@alignjs/core-logprob';
 import { type CausalLM, generate, type HfTokenizer } from '@alignjs/models';
 import type { ModelOutput } from './files.js';
 
@@ -12,24 +13,7 @@ export async function readInstructions(path: string): Promise<string[]> {
     throw new Error(`${path}: cannot read instructions (${(err as Error).message})`);
   }
   const rows: [unknown, number][] = [];
-  if (text.trimStart().startsWith('[')) {
-    try {
-      (JSON.parse(text) as unknown[]).forEach((r, i) => {
-        rows.push([r, i + 1]);
-      });
-    } catch (err) {
-      throw new Error(`${path}: malformed JSON array (${(err as Error).message})`);
-    }
-  } else {
-    text.split('\n').forEach((l, i) => {
-      if (!l.trim()) return;
-      try {
-        rows.push([JSON.parse(l), i + 1]);
-      } catch (err) {
-        throw new Error(`${path}:${i + 1}: malformed JSON (${(err as Error).message})`);
-      }
-    });
-  }
+  rows.push(...parseJsonRecords(text, path));
   if (!rows.length) throw new Error(`${path}: no instructions`);
   return rows.map(([r, line]) => {
     const v = (r as Record<string, unknown>)?.instruction;

@@ -4,7 +4,7 @@
  * lm-evaluation-harness's results JSON layout.
  */
 import { readFile } from 'node:fs/promises';
-import { buildBatch, sequenceLogprobs, toTensors } from '@alignjs/core-logprob';
+import { buildBatch, parseJsonRecords, sequenceLogprobs, toTensors } from '@alignjs/core-logprob';
 import { type CausalLM, generate, type HfTokenizer } from '@alignjs/models';
 import * as tf from '@tensorflow/tfjs-core';
 import { aggregateMean, multipleChoiceMetrics, truthfulqaMc2 } from './harness.js';
@@ -26,16 +26,7 @@ export async function readJsonl(path: string): Promise<Record<string, unknown>[]
   } catch (err) {
     throw new Error(`${path}: cannot read (${(err as Error).message})`);
   }
-  const rows: Record<string, unknown>[] = [];
-  text.split('\n').forEach((l, i) => {
-    if (!l.trim()) return;
-    try {
-      rows.push(JSON.parse(l) as Record<string, unknown>);
-    } catch (err) {
-      throw new Error(`${path}:${i + 1}: malformed JSON (${(err as Error).message})`);
-    }
-  });
-  return rows;
+  return parseJsonRecords(text, path).map(([r]) => r as Record<string, unknown>);
 }
 
 /** lm-eval's `_encode_pair`: trailing context whitespace moves to the continuation; cont = whole[len(ctx):]. */

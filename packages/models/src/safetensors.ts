@@ -5,8 +5,9 @@
  * whole in memory, and never read twice); F16 and BF16 are widened to float32. Writing is
  * atomic (temp file + rename). Sharded checkpoints use `model.safetensors.index.json`.
  */
-import { open, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { open, readFile, rename, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { writeFileAtomic } from '@alignjs/core-logprob/cache';
 
 export type SafetensorsDtype = 'F32' | 'F16' | 'BF16';
 const BYTES: Record<SafetensorsDtype, number> = { F32: 4, F16: 2, BF16: 2 };
@@ -245,8 +246,7 @@ export async function modelWeightFiles(
   );
 }
 
+/** `value` as indented JSON, written atomically (core-logprob's one atomic writer). */
 export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${Date.now()}`);
-  await writeFile(tmp, `${JSON.stringify(value, null, 2)}\n`);
-  await rename(tmp, path);
+  await writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
 }

@@ -9,7 +9,7 @@
  * Every record is validated before training; errors name the file, line and field.
  */
 import { readFile } from 'node:fs/promises';
-import type { FeedbackKind } from '@alignjs/core-logprob';
+import { type FeedbackKind, parseJsonRecords, RecordError } from '@alignjs/core-logprob';
 import type { ChatMessage } from '@alignjs/models';
 
 export type Text = string | ChatMessage[];
@@ -256,30 +256,12 @@ export function parseRecord(
  * its 1-based line (array index + 1 for an array). Malformed JSON names the file and line.
  */
 function jsonRecords(source: string, path: string): [unknown, number][] {
-  // a UTF-8 byte-order mark (editors on Windows write one) is not part of the first record
-  const text = source.replace(/^\uFEFF/, '');
-  const raws: [unknown, number][] = [];
-  if (text.trimStart().startsWith('[')) {
-    let arr: unknown;
-    try {
-      arr = JSON.parse(text);
-    } catch (err) {
-      throw new DataError(path, 1, undefined, `malformed JSON array (${(err as Error).message})`);
-    }
-    (arr as unknown[]).forEach((r, i) => {
-      raws.push([r, i + 1]);
-    });
-    return raws;
+  try {
+    return parseJsonRecords(source, path);
+  } catch (err) {
+    if (err instanceof RecordError) throw new DataError(path, err.line, undefined, err.detail);
+    throw err;
   }
-  text.split('\n').forEach((l, i) => {
-    if (l.trim() === '') return;
-    try {
-      raws.push([JSON.parse(l), i + 1]);
-    } catch (err) {
-      throw new DataError(path, i + 1, undefined, `malformed JSON (${(err as Error).message})`);
-    }
-  });
-  return raws;
 }
 
 /** Parses file contents (JSONL, or a JSON array) into validated examples of one kind. */
