@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tinyModelDir } from './tiny.js';
 import { HfTokenizer } from './tokenizer.js';
@@ -54,6 +55,66 @@ describe('tokenizer of the built-in tiny model', () => {
     );
     await expect(HfTokenizer.fromDir('/nonexistent-dir')).rejects.toThrow(
       /nonexistent-dir\/tokenizer.json: cannot read/,
+    );
+  });
+});
+
+describe('chat templates from files (transformers 5 layout)', () => {
+  const T = (tag: string) =>
+    `{% for m in messages %}[${tag}:{{ m.role }}]{{ m.content }}{% endfor %}{% if add_generation_prompt %}[${tag}:go]{% endif %}`;
+  const msgs = [{ role: 'user' as const, content: 'hi' }];
+
+  async function dirWith(files: Record<string, string>, config: Record<string, unknown>) {
+    const { mkdtemp, mkdir, writeFile, copyFile } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const dir = await mkdtemp(join(tmpdir(), 'alignjs-tok-'));
+    await copyFile(join(tinyModelDir(), 'tokenizer.json'), join(dir, 'tokenizer.json'));
+    await writeFile(join(dir, 'tokenizer_config.json'), JSON.stringify(config));
+    for (const [name, text] of Object.entries(files)) {
+      await mkdir(join(dir, name, '..'), { recursive: true });
+      await writeFile(join(dir, name), text);
+    }
+    return dir;
+  }
+
+  it('chat_template.jinja is the default and wins over the config; named templates by name', async () => {
+    const dir = await dirWith(
+      { 'chat_template.jinja': T('file'), 'additional_chat_templates/tool_use.jinja': T('tool') },
+      { chat_template: T('config') },
+    );
+    const tok = await HfTokenizer.fromDir(dir);
+    expect(tok.applyChatTemplate(msgs, { addGenerationPrompt: true })).toBe(
+      '[file:user]hi[file:go]',
+    );
+    expect(tok.applyChatTemplate(msgs, { chatTemplate: 'tool_use' })).toBe('[tool:user]hi');
+    expect(Object.keys(tok.chatTemplates).sort()).toEqual(['default', 'tool_use']);
+    expect(() => tok.applyChatTemplate(msgs, { chatTemplate: 'rag' })).toThrow(
+      /no chat template named 'rag' \(templates: default, tool_use\)/,
+    );
+  });
+
+  it("the config's string or list form without files; several templates and no default is an error", async () => {
+    const one = await HfTokenizer.fromDir(await dirWith({}, { chat_template: T('config') }));
+    expect(one.applyChatTemplate(msgs)).toBe('[config:user]hi');
+    const list = await HfTokenizer.fromDir(
+      await dirWith(
+        {},
+        {
+          chat_template: [
+            { name: 'a', template: T('a') },
+            { name: 'b', template: T('b') },
+          ],
+        },
+      ),
+    );
+    expect(list.applyChatTemplate(msgs, { chatTemplate: 'b' })).toBe('[b:user]hi');
+    expect(() => list.applyChatTemplate(msgs)).toThrow(
+      /several chat templates and no default; name one of: a, b/,
+    );
+    const none = await HfTokenizer.fromDir(await dirWith({}, {}));
+    expect(() => none.applyChatTemplate(msgs)).toThrow(/no chat_template \(chat_template\.jinja/);
+    await expect(HfTokenizer.fromDir(await dirWith({}, { chat_template: 7 }))).rejects.toThrow(
+      /field 'chat_template' must be a string or a list of \{name, template\}, got 7/,
     );
   });
 });

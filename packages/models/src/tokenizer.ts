@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
@@ -29,8 +29,11 @@ export class HfTokenizer {
   readonly bosTokenId?: number;
   readonly eosTokenId?: number;
   readonly padTokenId?: number;
+  /** the default chat template */
   readonly chatTemplate?: string;
-  private readonly compiled?: Template;
+  /** every chat template by name (`default` included), as transformers' dict form */
+  readonly chatTemplates: Readonly<Record<string, string>>;
+  private readonly compiled = new Map<string, Template>();
 
   constructor(
     private readonly tok: Tokenizer,
@@ -45,12 +48,50 @@ export class HfTokenizer {
     this.eosTokenId = id(this.eosToken);
     this.padTokenId = id(this.padToken) ?? this.eosTokenId;
     const ct = config.chat_template;
-    this.chatTemplate = Array.isArray(ct)
-      ? (ct as { name: string; template: string }[]).find((t) => t.name === 'default')?.template
-      : typeof ct === 'string'
-        ? ct
-        : undefined;
-    if (this.chatTemplate) this.compiled = new Template(this.chatTemplate);
+    const named: Record<string, string> = {};
+    if (Array.isArray(ct)) {
+      for (const t of ct as unknown[]) {
+        const e = t as { name?: unknown; template?: unknown };
+        if (typeof e?.name !== 'string' || typeof e.template !== 'string')
+          throw new Error(
+            `tokenizer_config.json: field 'chat_template' entries must be {name, template} strings, got ${JSON.stringify(t)}`,
+          );
+        named[e.name] = e.template;
+      }
+    } else if (typeof ct === 'string') named.default = ct;
+    else if (ct !== undefined && ct !== null)
+      throw new Error(
+        `tokenizer_config.json: field 'chat_template' must be a string or a list of {name, template}, got ${JSON.stringify(ct)}`,
+      );
+    this.chatTemplates = Object.freeze(named);
+    this.chatTemplate = named.default;
+  }
+
+  /**
+   * The template `name` names (transformers' `get_chat_template`): the default one when
+   * `name` is absent; an error if there is none, or several without a default.
+   */
+  private template(name?: string): Template {
+    const names = Object.keys(this.chatTemplates);
+    const key = name ?? 'default';
+    const text = this.chatTemplates[key];
+    if (text === undefined) {
+      if (!names.length)
+        throw new Error(
+          'this tokenizer has no chat_template (chat_template.jinja, additional_chat_templates/, or the chat_template field of tokenizer_config.json)',
+        );
+      throw new Error(
+        name
+          ? `no chat template named '${name}' (templates: ${names.join(', ')})`
+          : `this tokenizer has several chat templates and no default; name one of: ${names.join(', ')}`,
+      );
+    }
+    let t = this.compiled.get(key);
+    if (!t) {
+      t = new Template(text);
+      this.compiled.set(key, t);
+    }
+    return t;
   }
 
   static fromJson(tokenizerJson: unknown, tokenizerConfig: unknown = {}): HfTokenizer {
@@ -60,7 +101,11 @@ export class HfTokenizer {
     );
   }
 
-  /** Reads `tokenizer.json` and (if present) `tokenizer_config.json` from a model directory. */
+  /**
+   * Reads `tokenizer.json`, `tokenizer_config.json` (if present) and the chat templates from a
+   * model directory. As transformers 5: `chat_template.jinja` (the default template) and
+   * `additional_chat_templates/<name>.jinja` take priority over `chat_template` in the config.
+   */
   static async fromDir(dir: string): Promise<HfTokenizer> {
     const read = async (name: string, required: boolean): Promise<unknown> => {
       const path = join(dir, name);
@@ -77,10 +122,19 @@ export class HfTokenizer {
         throw new Error(`${path}: not valid JSON (${(err as Error).message})`);
       }
     };
-    return HfTokenizer.fromJson(
-      await read('tokenizer.json', true),
-      await read('tokenizer_config.json', false),
-    );
+    const config = (await read('tokenizer_config.json', false)) as Record<string, unknown>;
+    const files = await chatTemplateFiles(dir);
+    const names = Object.keys(files);
+    const chatTemplate =
+      names.length === 0
+        ? config.chat_template
+        : names.length === 1 && names[0] === 'default'
+          ? files.default
+          : names.map((name) => ({ name, template: files[name]! }));
+    return HfTokenizer.fromJson(await read('tokenizer.json', true), {
+      ...config,
+      ...(chatTemplate !== undefined ? { chat_template: chatTemplate } : {}),
+    });
   }
 
   encode(text: string, options: { addSpecialTokens?: boolean } = {}): number[] {
@@ -99,14 +153,15 @@ export class HfTokenizer {
     return this.tok.get_vocab(true).size;
   }
 
-  /** Renders `messages` with the model's chat template (error if it has none). */
+  /**
+   * Renders `messages` with the model's chat template, or the one `chatTemplate` names
+   * (error if there is none).
+   */
   applyChatTemplate(
     messages: readonly ChatMessage[],
-    options: { addGenerationPrompt?: boolean } = {},
+    options: { addGenerationPrompt?: boolean; chatTemplate?: string } = {},
   ): string {
-    if (!this.compiled)
-      throw new Error('this tokenizer has no chat_template in tokenizer_config.json');
-    return this.compiled.render({
+    return this.template(options.chatTemplate).render({
       messages,
       add_generation_prompt: options.addGenerationPrompt ?? false,
       bos_token: this.bosToken ?? '',
@@ -116,4 +171,23 @@ export class HfTokenizer {
       // @huggingface/jinja defines raise_exception itself (it throws with the template's message).
     });
   }
+}
+
+/** `chat_template.jinja` (as `default`) and `additional_chat_templates/*.jinja` of a directory. */
+async function chatTemplateFiles(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const readIf = async (path: string) =>
+    readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw new Error(`${path}: cannot read (${err.message})`);
+    });
+  const main = await readIf(join(dir, 'chat_template.jinja'));
+  if (main !== undefined) out.default = main;
+  const extra = join(dir, 'additional_chat_templates');
+  const names = await readdir(extra).catch(() => [] as string[]);
+  for (const f of names.filter((n) => n.endsWith('.jinja')).sort()) {
+    const text = await readIf(join(extra, f));
+    if (text !== undefined) out[f.slice(0, -'.jinja'.length)] = text;
+  }
+  return out;
 }

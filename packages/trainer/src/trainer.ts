@@ -4,7 +4,7 @@
  * then runs the shared optimizer loop (`loop.ts`) with the micro-step below.
  */
 import { createHash } from 'node:crypto';
-import { copyFile, readdir } from 'node:fs/promises';
+import { copyFile, cp, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
   type BackendInfo,
@@ -623,7 +623,9 @@ export class Trainer {
     if (this.policy!.lora.size) await saveLora(this.policy!, dir, this.modelDir());
     else await saveModel(this.policy!, dir);
     for (const f of await readdir(this.modelDir())) {
-      if (
+      if (f === 'additional_chat_templates')
+        await cp(join(this.modelDir(), f), join(dir, f), { recursive: true });
+      else if (
         f.startsWith('tokenizer') ||
         f === 'special_tokens_map.json' ||
         f === 'chat_template.jinja' ||
