@@ -104,3 +104,73 @@ it('rejects target modules the model does not have', () => {
   ).toThrow(/r must be an integer >= 1/);
   model.dispose();
 });
+
+describe('PEFT adapter_config options', () => {
+  async function saved(useRslora: boolean, extra: Record<string, unknown> = {}) {
+    const config = randomConfigs().llama!;
+    const model = CausalLM.random(config, 5, 0.3);
+    addLora(
+      model,
+      { r: 4, loraAlpha: 8, loraDropout: 0, targetModules: ['q_proj', 'v_proj'], useRslora },
+      1,
+    );
+    for (const ad of model.lora.values())
+      ad.b.assign(tf.randomNormal(ad.b.shape, 0, 0.3, 'float32', 2));
+    const dir = await mkdtemp(join(tmpdir(), 'alignjs-peft-'));
+    await saveLora(model, dir);
+    if (Object.keys(extra).length) {
+      const { writeFile } = await import('node:fs/promises');
+      const cfg = JSON.parse(await readFile(join(dir, 'adapter_config.json'), 'utf8'));
+      await writeFile(join(dir, 'adapter_config.json'), JSON.stringify({ ...cfg, ...extra }));
+    }
+    const out = logitsOf(model);
+    model.dispose();
+    return { dir, out, config };
+  }
+
+  it('use_rslora scales by α/√r: it round-trips and equals plain LoRA with α′ = α·√r (α′/r = α/√r)', async () => {
+    const { dir, out, config } = await saved(true);
+    const cfg = JSON.parse(await readFile(join(dir, 'adapter_config.json'), 'utf8'));
+    expect(cfg.use_rslora).toBe(true);
+    const reloaded = CausalLM.random(config, 5, 0.3);
+    await loadLora(reloaded, dir);
+    expect(maxDiff(logitsOf(reloaded), out)).toBeLessThan(1e-6);
+    expect([...reloaded.lora.values()][0]!.scale).toBeCloseTo(8 / Math.sqrt(4), 12);
+    reloaded.dispose();
+    // the same tensors read as plain LoRA with lora_alpha = 8·√4 = 16: scale 16/4 = 8/√4
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(
+      join(dir, 'adapter_config.json'),
+      JSON.stringify({ ...cfg, use_rslora: false, lora_alpha: 16 }),
+    );
+    const plain = CausalLM.random(config, 5, 0.3);
+    await loadLora(plain, dir);
+    expect(maxDiff(logitsOf(plain), out)).toBeLessThan(1e-6);
+    plain.dispose();
+  });
+
+  it('options that change the math are refused by name; neutral values load', async () => {
+    const load = async (extra: Record<string, unknown>) => {
+      const { dir, config } = await saved(false, extra);
+      const m = CausalLM.random(config, 5, 0.3);
+      try {
+        await loadLora(m, dir);
+      } finally {
+        m.dispose();
+      }
+    };
+    await expect(load({ use_dora: true })).rejects.toThrow(
+      /field 'use_dora' = true is not supported \(DoRA\)/,
+    );
+    await expect(load({ modules_to_save: ['lm_head'] })).rejects.toThrow(/field 'modules_to_save'/);
+    await expect(load({ rank_pattern: { q_proj: 8 } })).rejects.toThrow(/field 'rank_pattern'/);
+    await expect(load({ bias: 'all' })).rejects.toThrow(/field 'bias' is "all"; only 'none'/);
+    await expect(load({ fan_in_fan_out: true })).rejects.toThrow(/field 'fan_in_fan_out' is true/);
+    await expect(load({ target_modules: '.*proj' })).rejects.toThrow(
+      /a regex string is not supported/,
+    );
+    await expect(
+      load({ use_dora: false, rank_pattern: {}, modules_to_save: null, layers_to_transform: null }),
+    ).resolves.toBeUndefined();
+  });
+});

@@ -15,6 +15,8 @@ export interface LoraConfig {
   loraDropout: number;
   /** module names (last path segment), e.g. `q_proj`, `v_proj`, `c_attn` */
   targetModules: string[];
+  /** rank-stabilized LoRA (PEFT `use_rslora`): the update is scaled by lora_alpha / √r */
+  useRslora?: boolean;
 }
 
 /** Every linear module of the model: HF path, `[in, out]` sizes and weight layout. */
@@ -69,7 +71,7 @@ export function addLora(model: CausalLM, cfg: LoraConfig, seed = 0): void {
     model.lora.set(m.name, {
       a: tf.variable(a, true),
       b: tf.variable(b, true),
-      scale: cfg.loraAlpha / cfg.r,
+      scale: cfg.useRslora ? cfg.loraAlpha / Math.sqrt(cfg.r) : cfg.loraAlpha / cfg.r,
       dropout: cfg.loraDropout,
     });
     tf.dispose([a, b]);
@@ -113,9 +115,77 @@ export async function saveLora(
     lora_dropout: cfg.loraDropout,
     target_modules: cfg.targetModules,
     bias: 'none',
+    use_rslora: cfg.useRslora === true,
     fan_in_fan_out: architectureOf(model.config).linearModules.layout === 'in_out',
     inference_mode: true,
   });
+}
+
+/**
+ * PEFT LoraConfig fields we read (`r`, `lora_alpha`, `lora_dropout`, `target_modules`,
+ * `use_rslora`) or that do not change the math when loading. Any other field, or one of the
+ * options below with a value other than its neutral one, is an error naming it: DoRA, per-module
+ * ranks, trained biases and saved full modules would all change the logits.
+ */
+const PEFT_READ = new Set([
+  'peft_type',
+  'r',
+  'lora_alpha',
+  'lora_dropout',
+  'target_modules',
+  'use_rslora',
+]);
+const PEFT_NO_MATH = new Set([
+  'task_type',
+  'base_model_name_or_path',
+  'revision',
+  'inference_mode',
+  'init_lora_weights',
+  'auto_mapping',
+  'peft_version',
+  'runtime_config',
+]);
+
+function isNeutral(v: unknown): boolean {
+  return (
+    v === null ||
+    v === undefined ||
+    v === false ||
+    (Array.isArray(v) && v.length === 0) ||
+    (typeof v === 'object' && !Array.isArray(v) && Object.keys(v as object).length === 0)
+  );
+}
+
+function checkPeftFields(raw: Record<string, unknown>, path: string, fanInFanOut: boolean): void {
+  for (const [k, v] of Object.entries(raw)) {
+    if (PEFT_READ.has(k) || PEFT_NO_MATH.has(k)) continue;
+    if (k === 'bias') {
+      if (v !== 'none' && v !== undefined && v !== null)
+        throw new Error(
+          `${path}: field 'bias' is ${JSON.stringify(v)}; only 'none' is supported (trained biases change the base layers)`,
+        );
+      continue;
+    }
+    if (k === 'fan_in_fan_out') {
+      if (v !== undefined && v !== null && v !== fanInFanOut)
+        throw new Error(
+          `${path}: field 'fan_in_fan_out' is ${JSON.stringify(v)} but this model's weights are ${fanInFanOut ? '[in, out] (Conv1D)' : '[out, in]'}`,
+        );
+      continue;
+    }
+    if (!isNeutral(v))
+      throw new Error(
+        `${path}: field '${k}' = ${JSON.stringify(v)} is not supported (${
+          k === 'use_dora'
+            ? 'DoRA'
+            : k === 'modules_to_save'
+              ? 'saved full modules'
+              : k === 'rank_pattern' || k === 'alpha_pattern'
+                ? 'per-module ranks or alphas'
+                : 'it may change the adapter math'
+        }); the adapter would load with wrong logits`,
+      );
+  }
 }
 
 /** Loads PEFT adapters saved by `saveLora` (or PEFT) onto a base model. */
@@ -129,11 +199,23 @@ export async function loadLora(model: CausalLM, dir: string): Promise<void> {
   }
   if (raw.peft_type !== 'LORA')
     throw new Error(`${path}: peft_type ${JSON.stringify(raw.peft_type)} is not LORA`);
+  checkPeftFields(raw, path, architectureOf(model.config).linearModules.layout === 'in_out');
+  const num = (f: string, fallback?: number) => {
+    const v = raw[f] ?? fallback;
+    if (typeof v !== 'number' || !Number.isFinite(v))
+      throw new Error(`${path}: field '${f}' must be a number, got ${JSON.stringify(raw[f])}`);
+    return v;
+  };
+  if (!Array.isArray(raw.target_modules) || !raw.target_modules.every((t) => typeof t === 'string'))
+    throw new Error(
+      `${path}: field 'target_modules' must be a list of module names, got ${JSON.stringify(raw.target_modules)} (a regex string is not supported)`,
+    );
   const cfg: LoraConfig = {
-    r: raw.r as number,
-    loraAlpha: raw.lora_alpha as number,
-    loraDropout: (raw.lora_dropout as number) ?? 0,
+    r: num('r'),
+    loraAlpha: num('lora_alpha', 8),
+    loraDropout: num('lora_dropout', 0),
     targetModules: raw.target_modules as string[],
+    useRslora: raw.use_rslora === true,
   };
   addLora(model, cfg);
   const tensors = await loadSafetensors(join(dir, 'adapter_model.safetensors'));

@@ -163,6 +163,7 @@ export function parseTrainConfig(
       r: l.number('r', 8, { min: 1, integer: true }),
       loraAlpha: l.number('loraAlpha', 16, { gt: 0 }),
       loraDropout: l.number('loraDropout', 0, { min: 0, lt: 1 }),
+      useRslora: l.boolean('useRslora', false),
       targetModules: (() => {
         const t = (lora as { targetModules?: unknown }).targetModules;
         l.mark('targetModules');
