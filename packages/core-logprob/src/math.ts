@@ -106,3 +106,25 @@ export function pairwiseMetricTensors(
 export function meanWhere(x: tf.Tensor, w: tf.Tensor): tf.Scalar {
   return tf.tidy(() => tf.div(tf.sum(tf.mul(x, w)), tf.maximum(tf.sum(w), 1))) as tf.Scalar;
 }
+
+/**
+ * TRL's metrics for unpaired feedback: mean reward and log-prob of the desirable rows
+ * (`rewards/chosen`, `logps/chosen`), of the undesirable ones (`…/rejected`), and
+ * `rewards/margins`; `desirable` / `undesirable` are 0/1 row weights (0 when a batch has none).
+ */
+export function desirabilityMetrics(
+  rewards: tf.Tensor,
+  logps: tf.Tensor,
+  desirable: tf.Tensor,
+  undesirable: tf.Tensor,
+): Record<string, tf.Tensor> {
+  const chosen = meanWhere(rewards, desirable);
+  const rejected = meanWhere(rewards, undesirable);
+  return {
+    'rewards/chosen': chosen,
+    'rewards/rejected': rejected,
+    'rewards/margins': tf.sub(chosen, rejected),
+    'logps/chosen': meanWhere(logps, desirable),
+    'logps/rejected': meanWhere(logps, undesirable),
+  };
+}

@@ -1,7 +1,7 @@
 import {
   computeLoss,
+  desirabilityMetrics,
   meanLogps,
-  meanWhere,
   type Objective,
   parseWith,
   requirePositive,
@@ -211,17 +211,11 @@ export const ktoObjective: Objective<KtoConfig> = Object.freeze<Objective<KtoCon
       const t = ktoTerms(p, c.beta, c.desirableWeight, c.undesirableWeight);
       const labels = p.labels!;
       // Means over the desirable / undesirable rows (0 when a batch has none of a kind).
-      const chosen = meanWhere(t.rewards, labels);
-      const rejected = meanWhere(t.rewards, tf.sub(1, labels));
       return {
         loss: tf.mean(t.losses) as tf.Scalar,
         metrics: {
-          'rewards/chosen': chosen,
-          'rewards/rejected': rejected,
-          'rewards/margins': tf.sub(chosen, rejected),
+          ...desirabilityMetrics(t.rewards, p.policyLogps, labels, tf.sub(1, labels)),
           kl: t.kl,
-          'logps/chosen': meanWhere(p.policyLogps, labels),
-          'logps/rejected': meanWhere(p.policyLogps, tf.sub(1, labels)),
         },
       };
     });

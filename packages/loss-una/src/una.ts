@@ -1,11 +1,11 @@
 import {
   type ConfigReader,
   computeLoss,
+  desirabilityMetrics,
   detach,
   hostValues,
   type LossOutput,
   logSigmoid,
-  meanWhere,
   type Objective,
   PAIRWISE_METRIC_NAMES,
   type PairwiseInputs,
@@ -273,31 +273,21 @@ export const unaObjective: Objective<UnaConfig> = Object.freeze<Objective<UnaCon
         // Binary rows: "chosen" = thumbs up, "rejected" = thumbs down (0 when absent).
         const up = detach(() => tf.mul(t.isBinary, t.targets));
         const down = detach(() => tf.mul(t.isBinary, tf.sub(1, t.targets)));
-        const chosen = meanWhere(t.rewards, up);
-        const rejected = meanWhere(t.rewards, down);
         const una: Record<string, tf.Tensor> = {
           'una/implicit_mean': t.implicit,
           'una/target_mean': t.targets,
           'una/abs_gap': tf.abs(tf.sub(t.implicit, t.targets)),
         };
+        const loss = tf.mean(t.losses) as tf.Scalar;
         // Score rows have no chosen/rejected split: their implicit reward and log-prob means.
         if (c.feedback === 'score')
           return {
-            loss: tf.mean(t.losses) as tf.Scalar,
+            loss,
             metrics: { 'rewards/mean': t.rewards, 'logps/policy': p.policyLogps, ...una },
           };
         return {
-          loss: tf.mean(t.losses) as tf.Scalar,
-          metrics: {
-            'rewards/chosen': chosen,
-            'rewards/rejected': rejected,
-            'rewards/margins': tf.sub(chosen, rejected),
-            'logps/chosen': meanWhere(p.policyLogps, up),
-            'logps/rejected': meanWhere(p.policyLogps, down),
-            'una/implicit_mean': t.implicit,
-            'una/target_mean': t.targets,
-            'una/abs_gap': tf.abs(tf.sub(t.implicit, t.targets)),
-          },
+          loss,
+          metrics: { ...desirabilityMetrics(t.rewards, p.policyLogps, up, down), ...una },
         };
       },
     );

@@ -73,7 +73,7 @@ export interface Architecture {
   readonly name: string;
   /** the Hugging Face `model_type` values it reads */
   readonly modelTypes: readonly string[];
-  /** reads `config.json`; any field that would change the math and is not implemented is an error naming it */
+  /** reads `config.json`; a field that would change the math and that this module does not handle is an error naming it */
   parseConfig(raw: Record<string, unknown>, path: string): ModelConfig;
   /** Hugging Face parameter names and shapes (the state_dict) */
   parameterShapes(c: ModelConfig): Map<string, number[]>;
