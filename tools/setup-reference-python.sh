@@ -30,7 +30,7 @@ python3 -m venv "$VENV" || exit 0
 pip_() { "$VENV/bin/pip" install -q --disable-pip-version-check "${args[@]}" "$@" 2>&1 | grep -v "^WARNING: Location" >&2; }
 # lm_eval without its hard deps: `evaluate` and `pytablewriter` are not on the index and not
 # needed for local-completions with multiple-choice and generation tasks.
-pip_ torch transformers datasets jinja2 dill more_itertools tqdm requests aiohttp tenacity \
+pip_ torch "transformers==5.17.0" datasets jinja2 dill more_itertools tqdm requests aiohttp tenacity \
   sacrebleu scikit-learn numpy
 pip_ --no-deps "lm_eval==0.4.13"
 if "$VENV/bin/python" -c "import lm_eval, transformers, torch" 2>/dev/null; then

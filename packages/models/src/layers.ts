@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { type RopeSpec, ropeFrequencies } from './arch/rope.js';
 
 /** Rows of `weight [V, E]` at `ids [N]` → `[N, E]`, with a gradient that works on every backend. */
 export function embeddingLookup(weight: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
@@ -111,26 +112,27 @@ export function rotateHalf(x: tf.Tensor4D): tf.Tensor4D {
 
 /**
  * RoPE tables for positions `[B, T]`: cos and sin of `pos·inv_freq` duplicated over the two
- * halves (`emb = cat(freqs, freqs)`), shape `[B, 1, T, headDim]`, float32 as transformers computes.
+ * halves (`emb = cat(freqs, freqs)`), times the type's attention scaling (YaRN), shape
+ * `[B, 1, T, headDim]`, float32 as transformers computes.
  */
 export function ropeTables(
   positions: Int32Array,
   B: number,
   T: number,
   headDim: number,
-  theta: number,
+  rope: RopeSpec,
 ): { cos: tf.Tensor4D; sin: tf.Tensor4D } {
   const half = headDim / 2;
-  const invFreq = new Float32Array(half);
-  for (let i = 0; i < half; i++)
-    invFreq[i] = Math.fround(1 / Math.fround(theta ** Math.fround((2 * i) / headDim)));
+  let maxPosition = 0;
+  for (const p of positions) maxPosition = Math.max(maxPosition, p);
+  const { invFreq, scaling } = ropeFrequencies(rope, maxPosition);
   const cos = new Float32Array(B * T * headDim);
   const sin = new Float32Array(B * T * headDim);
   for (let n = 0; n < B * T; n++) {
     for (let i = 0; i < half; i++) {
       const a = Math.fround(positions[n]! * invFreq[i]!);
-      const c = Math.cos(a);
-      const s = Math.sin(a);
+      const c = Math.fround(Math.cos(a)) * scaling;
+      const s = Math.fround(Math.sin(a)) * scaling;
       cos[n * headDim + i] = c;
       cos[n * headDim + half + i] = c;
       sin[n * headDim + i] = s;
@@ -145,13 +147,19 @@ export function applyRope(x: tf.Tensor4D, cos: tf.Tensor4D, sin: tf.Tensor4D): t
 }
 
 /** Additive attention bias `[B, 1, T, S]`: 0 where query t may see key s, −1e9 elsewhere. */
-export function attentionBias(mask: Int32Array, B: number, S: number, T: number): tf.Tensor4D {
+export function attentionBias(
+  mask: Int32Array,
+  B: number,
+  S: number,
+  T: number,
+  window = Infinity,
+): tf.Tensor4D {
   const past = S - T;
   const bias = new Float32Array(B * T * S);
   for (let b = 0; b < B; b++) {
     for (let t = 0; t < T; t++) {
       for (let s = 0; s < S; s++) {
-        const ok = s <= past + t && mask[b * S + s] === 1;
+        const ok = s <= past + t && past + t - s < window && mask[b * S + s] === 1;
         bias[(b * T + t) * S + s] = ok ? 0 : -1e9;
       }
     }

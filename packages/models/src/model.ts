@@ -179,6 +179,10 @@ export class CausalLM implements ArchModel {
       const ids = tf.reshape(tf.cast(inputIds, 'int32'), [B * T]) as tf.Tensor1D;
       this.pass = {
         bias: attentionBias(mask, B, S, T),
+        slidingBias:
+          this.config.slidingWindow !== undefined
+            ? attentionBias(mask, B, S, T, this.config.slidingWindow)
+            : undefined,
         past: options.cache,
         store: wantCache ? newCache : undefined,
       };
@@ -208,13 +212,21 @@ export class CausalLM implements ArchModel {
   }
 
   /** The current forward pass's attention bias and KV caches (set by `forward`). */
-  private pass?: { bias: tf.Tensor4D; past?: KVCache; store?: KVCache };
+  private pass?: {
+    bias: tf.Tensor4D;
+    slidingBias?: tf.Tensor4D;
+    past?: KVCache;
+    store?: KVCache;
+  };
 
   /** Causal attention of layer `layer` (ArchModel), with the current pass's bias and cache. */
   attend(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, layer: number): tf.Tensor2D {
     if (!this.pass) throw new Error('attend: called outside a forward pass');
-    const { bias, past, store } = this.pass;
+    const { past, store } = this.pass;
     const c = this.config;
+    // transformers' sliding-window mask: key index > query index − window (cache positions).
+    const bias =
+      c.layerTypes?.[layer] === 'sliding_attention' ? this.pass.slidingBias! : this.pass.bias;
     const [B, , T] = q.shape;
     let kk = k;
     let vv = v;

@@ -27,7 +27,6 @@ export const gpt2: Architecture = {
       intermediateSize: num(c, path, 'n_inner', 4 * hiddenSize),
       maxPositions: num(c, path, 'n_positions'),
       normEps: num(c, path, 'layer_norm_epsilon', 1e-5),
-      ropeTheta: 0,
       tieWordEmbeddings: true,
       qkvBias: true,
       oBias: true,

@@ -4,9 +4,10 @@
  */
 import { gpt2 } from './gpt2.js';
 import { llama } from './llama.js';
+import { qwen3 } from './qwen3.js';
 import type { Architecture, ModelConfig } from './types.js';
 
-export const ARCHITECTURES: readonly Architecture[] = Object.freeze([gpt2, llama]);
+export const ARCHITECTURES: readonly Architecture[] = Object.freeze([gpt2, llama, qwen3]);
 
 const BY_TYPE = new Map(ARCHITECTURES.flatMap((a) => a.modelTypes.map((t) => [t, a] as const)));
 

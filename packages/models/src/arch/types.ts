@@ -5,6 +5,12 @@
  * `model_type`. Nothing outside `arch/` branches on the architecture.
  */
 import type * as tf from '@tensorflow/tfjs-core';
+import type { RopeSpec } from './rope.js';
+
+export type { RopeSpec };
+
+/** transformers 5's `layer_types` entries. */
+export type LayerType = 'full_attention' | 'sliding_attention';
 
 /** A parsed `config.json`, normalized across architectures. */
 export interface ModelConfig {
@@ -22,8 +28,14 @@ export interface ModelConfig {
   intermediateSize: number;
   maxPositions: number;
   normEps: number;
-  /** RoPE base (0 for learned absolute positions) */
-  ropeTheta: number;
+  /** RoPE settings (absent for learned absolute positions) */
+  rope?: RopeSpec;
+  /** the attention window of layers whose `layerTypes` entry is `sliding_attention` */
+  slidingWindow?: number;
+  /** per layer, where some layers use a sliding window (else every layer is full attention) */
+  layerTypes?: LayerType[];
+  /** RMSNorm of each head's queries and keys before RoPE (Qwen3's q_norm/k_norm) */
+  qkNorm?: boolean;
   tieWordEmbeddings: boolean;
   /** biases on q/k/v projections (Qwen2; Llama's `attention_bias`) */
   qkvBias: boolean;
