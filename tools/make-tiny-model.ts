@@ -32,6 +32,7 @@ import * as tf from '@tensorflow/tfjs-core';
 const steps = Number(process.argv[process.argv.indexOf('--steps') + 1] || 1500);
 const OUT = tinyModelDir();
 const SPECIAL = ['<|endoftext|>', '<|user|>', '<|assistant|>', '<|system|>'];
+const BOS = SPECIAL[0]!;
 const CHAT_TEMPLATE =
   "{% for message in messages %}{{ '<|' + message['role'] + '|>\\n' + message['content'] + eos_token + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}";
 
@@ -135,11 +136,24 @@ const tokenizerJson = {
     trim_offsets: true,
     use_regex: true,
   },
+  // `tokenizer(text)` starts with BOS (as Llama's tokenizers do), so TRL-style tokenization
+  // gives every prompt the same first token (RAO's partition estimate conditions on it).
   post_processor: {
-    type: 'ByteLevel',
-    add_prefix_space: true,
-    trim_offsets: false,
-    use_regex: true,
+    type: 'Sequence',
+    processors: [
+      { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true },
+      {
+        type: 'TemplateProcessing',
+        single: [{ SpecialToken: { id: BOS, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
+        pair: [
+          { SpecialToken: { id: BOS, type_id: 0 } },
+          { Sequence: { id: 'A', type_id: 0 } },
+          { SpecialToken: { id: BOS, type_id: 1 } },
+          { Sequence: { id: 'B', type_id: 1 } },
+        ],
+        special_tokens: { [BOS]: { id: BOS, ids: [added[0]!.id], tokens: [BOS] } },
+      },
+    ],
   },
   decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
   model: {

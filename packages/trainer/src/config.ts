@@ -71,8 +71,11 @@ export interface TrainConfig {
   saveSteps: number;
   /** keep at most this many `checkpoint-*` directories, deleting the oldest (TRL `save_total_limit`); 0 = all */
   saveTotalLimit: number;
-  maxLength: number;
-  maxPromptLength: number;
+  /** TRL 1.13's `max_length` (1024): the longest prompt + response row; `null`: no limit */
+  maxLength: number | null;
+  /** TRL 0.x's `max_prompt_length` (TRL 1.13 has none; unset by default): the prompt is cut to it first */
+  maxPromptLength?: number;
+  /** TRL's `truncation_mode`: `keep_start` (TRL 1.13's default) or `keep_end` (deprecated in TRL 1.13) */
   truncationMode: 'keep_end' | 'keep_start';
   lora?: LoraConfig;
   /** a JS module exporting `reward(prompt, response) => number` (or a default export) */
@@ -148,9 +151,12 @@ export function parseTrainConfig(
     evalSteps: r.number('evalSteps', 0, { min: 0, integer: true }),
     saveSteps: r.number('saveSteps', 0, { min: 0, integer: true }),
     saveTotalLimit: r.number('saveTotalLimit', 0, { min: 0, integer: true }),
-    maxLength: r.number('maxLength', 512, { min: 2, integer: true }),
-    maxPromptLength: r.number('maxPromptLength', 256, { min: 1, integer: true }),
-    truncationMode: r.oneOf('truncationMode', 'keep_end', ['keep_end', 'keep_start'] as const),
+    maxLength:
+      obj.maxLength === null
+        ? (r.mark('maxLength'), null)
+        : r.number('maxLength', 1024, { min: 2, integer: true }),
+    maxPromptLength: r.optionalNumber('maxPromptLength', { min: 1, integer: true }),
+    truncationMode: r.oneOf('truncationMode', 'keep_start', ['keep_start', 'keep_end'] as const),
     rewardModule: str('rewardModule', false),
     rewardModel: str('rewardModel', false),
     refCache: str('refCache', false),

@@ -203,8 +203,10 @@ export interface RewardTrainConfig {
   evalSteps: number;
   saveSteps: number;
   saveTotalLimit: number;
+  /** TRL RewardConfig's `max_length` (1024): pairs with a longer row are dropped, as TRL filters them */
   maxLength: number;
-  maxPromptLength: number;
+  /** TRL 0.x's `max_prompt_length` (unset by default): the prompt is cut to it first */
+  maxPromptLength?: number;
 }
 
 export function parseRewardTrainConfig(raw: unknown, source = 'config'): RewardTrainConfig {
@@ -229,8 +231,8 @@ export function parseRewardTrainConfig(raw: unknown, source = 'config'): RewardT
     evalSteps: r.number('evalSteps', 0, { min: 0, integer: true }),
     saveSteps: r.number('saveSteps', 0, { min: 0, integer: true }),
     saveTotalLimit: r.number('saveTotalLimit', 0, { min: 0, integer: true }),
-    maxLength: r.number('maxLength', 512, { min: 2, integer: true }),
-    maxPromptLength: r.number('maxPromptLength', 256, { min: 1, integer: true }),
+    maxLength: r.number('maxLength', 1024, { min: 2, integer: true }),
+    maxPromptLength: r.optionalNumber('maxPromptLength', { min: 1, integer: true }),
   };
   r.mark('model', 'train', 'eval', 'output');
   r.done();
@@ -265,13 +267,28 @@ export async function trainRewardModel(
   const tok = await HfTokenizer.fromDir(dir);
   const ds = await loadDataset(resolve(c.train));
   checkKind(ds, 'train-rm', ['pairwise']);
-  const opts = { maxLength: c.maxLength, maxPromptLength: c.maxPromptLength };
-  const examples = tokenizeDataset(ds, tok, opts).examples;
+  // TRL 1.13's RewardTrainer tokenizes as its DPOTrainer does and drops (does not truncate)
+  // pairs with a row longer than max_length.
+  const tokenized = (d: typeof ds, file: string): TokenizedExample[] => {
+    const all = tokenizeDataset(d, tok, { maxPromptLength: c.maxPromptLength }).examples;
+    const kept = all.filter((e) =>
+      e.responses.every((r) => e.prompt.length + r.length <= c.maxLength),
+    );
+    if (kept.length < all.length)
+      log.event({
+        event: 'dropped_examples',
+        file,
+        lines: all.filter((e) => !kept.includes(e)).map((e) => e.line),
+        reason: `a row is longer than maxLength ${c.maxLength} (TRL's RewardTrainer drops these too)`,
+      });
+    return kept;
+  };
+  const examples = tokenized(ds, c.train);
   let evalExamples: TokenizedExample[] = [];
   if (c.eval) {
     const evalDs = await loadDataset(resolve(c.eval));
     checkKind(evalDs, 'train-rm', ['pairwise']);
-    evalExamples = tokenizeDataset(evalDs, tok, opts).examples;
+    evalExamples = tokenized(evalDs, c.eval);
   }
   const order = permutation(examples.length, c.seed);
   const batches: TokenizedExample[][] = [];

@@ -26,11 +26,24 @@ export interface TokenizedExample {
 }
 
 export interface TokenizeOptions {
+  /** TRL's `max_length`: the longest prompt + response row (undefined: no limit) */
   maxLength?: number;
-  maxPromptLength?: number;
+  /** TRL's `truncation_mode`: `keep_start` (TRL 1.13's default) or `keep_end` */
   truncationMode?: TruncationMode;
+  /** TRL 0.x's `max_prompt_length` (TRL 1.13 has none): the prompt is cut to it first */
+  maxPromptLength?: number;
   /** keep the prompt's first token when `keep_end` truncates (RAO) */
   keepFirstPromptToken?: boolean;
+}
+
+export interface TokenizeResult {
+  examples: TokenizedExample[];
+  /** examples whose rows were shortened */
+  truncated: number;
+  /** data lines dropped because the prompt alone fills `maxLength` under `keep_start` (as TRL 1.13 drops them) */
+  dropped: number[];
+  /** rows whose joint tokenization does not start with the prompt's ids (TRL warns about these too) */
+  boundaryMismatches: number;
 }
 
 function asMessages(t: Text): ChatMessage[] | undefined {
@@ -38,29 +51,36 @@ function asMessages(t: Text): ChatMessage[] | undefined {
 }
 
 /**
- * Tokenizes as TRL does: a conversational prompt is rendered with the chat template and the
- * generation prompt; a conversational response is the template's rendering of prompt +
- * response minus the prompt's; a plain prompt gets BOS in front (when the tokenizer has
- * one), a plain response gets EOS appended. Over-long rows are truncated (prompt keeps its
- * end, response its start); the count of truncated examples is returned.
+ * Tokenizes as TRL 1.13's DPOTrainer/KTOTrainer `_prepare_dataset` does:
+ * - plain text: the prompt is `tokenizer(prompt)` (special tokens as the tokenizer's
+ *   post-processor adds them: a BOS for Llama-style tokenizers, none for GPT-2-style); the
+ *   response gets the EOS text appended unless it already ends with it, and its ids are
+ *   `tokenizer(prompt + response)` after the prompt's length (one joint tokenization, so
+ *   merges across the boundary are TRL's);
+ * - conversational: the prompt is the chat template with the generation prompt, the
+ *   response is the template of prompt + response messages after the prompt's length (no
+ *   special tokens added: the template has them).
+ * Then truncation: under `keep_start` an example whose prompt alone fills `maxLength` is
+ * dropped (TRL filters it) and each row keeps its first `maxLength` tokens; `keep_end` cuts
+ * the shared prompt's start by the longest row's overflow (TRL cuts each row separately;
+ * the two agree when the rows overflow alike).
  */
 export function tokenizeDataset(
   ds: Dataset,
   tok: HfTokenizer,
   o: TokenizeOptions = {},
-): { examples: TokenizedExample[]; truncated: number } {
+): TokenizeResult {
   let truncated = 0;
-  const examples = ds.examples.map((ex) => {
+  let boundaryMismatches = 0;
+  const dropped: number[] = [];
+  const examples: TokenizedExample[] = [];
+  const mode = o.truncationMode ?? 'keep_start';
+  for (const ex of ds.examples) {
     const promptMsgs = asMessages(ex.prompt);
     const promptText = promptMsgs
       ? tok.applyChatTemplate(promptMsgs, { addGenerationPrompt: true })
       : (ex.prompt as string);
-    const promptIds = promptMsgs
-      ? tok.encode(promptText, { addSpecialTokens: false })
-      : [
-          ...(tok.bosTokenId !== undefined ? [tok.bosTokenId] : []),
-          ...tok.encode(promptText, { addSpecialTokens: false }),
-        ];
+    let prompt = tok.encode(promptText, { addSpecialTokens: !promptMsgs });
     const texts: Text[] =
       ex.kind === 'pairwise'
         ? [ex.chosen, ex.rejected]
@@ -68,39 +88,71 @@ export function tokenizeDataset(
           ? ex.completions
           : [ex.completion];
     const responseTexts: string[] = [];
-    const responses = texts.map((t, i) => {
+    let responses = texts.map((t, i) => {
       const msgs = asMessages(t);
+      let full: number[];
       if (msgs) {
-        const full = tok.applyChatTemplate([
-          ...(promptMsgs ?? [{ role: 'user', content: String(ex.prompt) }]),
-          ...msgs,
-        ]);
-        const text = full.startsWith(promptText)
-          ? full.slice(promptText.length)
-          : msgs.map((m) => m.content).join('\n');
         responseTexts.push(msgs.map((m) => m.content).join('\n'));
-        return tok.encode(text, { addSpecialTokens: false });
+        const conv = [...(promptMsgs ?? [{ role: 'user', content: String(ex.prompt) }]), ...msgs];
+        full = tok.encode(tok.applyChatTemplate(conv), { addSpecialTokens: false });
+      } else {
+        const eos = tok.eosToken;
+        if (eos === undefined || tok.eosTokenId === undefined)
+          throw new Error(`line ${ex.line}: the tokenizer has no eos_token to end response ${i}`);
+        const text = t as string;
+        responseTexts.push(text.endsWith(eos) ? text.slice(0, -eos.length) : text);
+        const ended = text.endsWith(eos) ? text : text + eos;
+        full = promptMsgs
+          ? tok.encode(promptText + ended, { addSpecialTokens: false })
+          : tok.encode(promptText + ended, { addSpecialTokens: true });
       }
-      responseTexts.push(t as string);
-      const ids = tok.encode(t as string, { addSpecialTokens: false });
-      if (tok.eosTokenId === undefined)
-        throw new Error(`line ${ex.line}: the tokenizer has no eos_token to end response ${i}`);
-      return [...ids, tok.eosTokenId];
+      if (prompt.some((id, k) => full[k] !== id)) boundaryMismatches++;
+      return full.slice(prompt.length);
     });
-    let anyTruncated = false;
-    let prompt = promptIds;
-    const cut = responses.map((r) => {
-      const t = truncateExample({ prompt: promptIds, response: r }, o);
-      anyTruncated ||= t.truncated;
-      prompt = t.prompt.length < prompt.length ? t.prompt : prompt;
-      return t.response;
-    });
-    if (anyTruncated) truncated++;
+    const before = [prompt.length, ...responses.map((r) => r.length)].join();
+    if (o.maxPromptLength !== undefined && prompt.length > o.maxPromptLength) {
+      const t = truncateExample(
+        { prompt, response: [] },
+        {
+          maxPromptLength: o.maxPromptLength,
+          truncationMode: mode,
+          keepFirstPromptToken: o.keepFirstPromptToken,
+        },
+      );
+      prompt = t.prompt;
+    }
+    if (o.maxLength !== undefined) {
+      const max = o.maxLength;
+      if (mode === 'keep_start') {
+        if (prompt.length >= max) {
+          dropped.push(ex.line);
+          continue;
+        }
+        responses = responses.map((r) => r.slice(0, max - prompt.length));
+      } else {
+        const over = Math.max(0, ...responses.map((r) => prompt.length + r.length - max));
+        if (over > 0) {
+          const keep = Math.max(1, prompt.length - over);
+          prompt = truncateExample(
+            { prompt, response: [] },
+            {
+              maxPromptLength: keep,
+              truncationMode: 'keep_end',
+              keepFirstPromptToken: o.keepFirstPromptToken,
+            },
+          ).prompt;
+          responses = responses.map((r) =>
+            prompt.length + r.length > max ? r.slice(prompt.length + r.length - max) : r,
+          );
+        }
+      }
+    }
+    if ([prompt.length, ...responses.map((r) => r.length)].join() !== before) truncated++;
     const out: TokenizedExample = {
       kind: ex.kind,
       line: ex.line,
       prompt,
-      responses: cut,
+      responses,
       promptText,
       responseTexts,
     };
@@ -109,9 +161,9 @@ export function tokenizeDataset(
     if (ex.kind === 'score') out.scores = [ex.score];
     if (ex.kind === 'multi') out.scores = ex.scores;
     if (ex.kind === 'binary') out.label = ex.label;
-    return out;
-  });
-  return { examples, truncated };
+    examples.push(out);
+  }
+  return { examples, truncated, dropped, boundaryMismatches };
 }
 
 /**

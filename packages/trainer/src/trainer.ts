@@ -62,7 +62,12 @@ import { scoreRows, weightsFingerprint } from './reference.js';
 import { trainingReport } from './report.js';
 import { rewardFnFromModel } from './reward-model.js';
 import { planBatch, type RewardFn } from './rewards.js';
-import { checkSharedFirstToken, type TokenizedExample, tokenizeDataset } from './tokenize.js';
+import {
+  checkSharedFirstToken,
+  type TokenizedExample,
+  type TokenizeResult,
+  tokenizeDataset,
+} from './tokenize.js';
 
 export type { StepRecord };
 export { NonFiniteError };
@@ -211,13 +216,14 @@ export class Trainer {
     }
     if (c.lora) addLora(this.policy, c.lora, c.seed);
     const tokOpts = {
-      maxLength: c.maxLength,
+      maxLength: c.maxLength ?? undefined,
       maxPromptLength: c.maxPromptLength,
       truncationMode: c.truncationMode,
       // RAO's partition estimate conditions on a first prompt token all prompts share
       keepFirstPromptToken: needs.promptLogps,
     };
     const tok = tokenizeDataset(this.dataset, this.tokenizer, tokOpts);
+    this.reportTokenization(tok, c.train);
     if (needs.promptLogps && !c.online)
       checkSharedFirstToken(tok.examples, c.train, this.objective.name);
     this.truncated = tok.truncated;
@@ -226,7 +232,9 @@ export class Trainer {
     if (c.eval) {
       const evalDs = await loadDataset(resolve(c.eval), c.scoreRange);
       checkKind(evalDs, this.objective.name, this.objective.feedbackFor(this.objectiveConfig));
-      evalExamples = tokenizeDataset(evalDs, this.tokenizer, tokOpts).examples;
+      const ev = tokenizeDataset(evalDs, this.tokenizer, tokOpts);
+      this.reportTokenization(ev, c.eval);
+      evalExamples = ev.examples;
       if (needs.promptLogps) checkSharedFirstToken(evalExamples, c.eval, this.objective.name);
     } else if (c.evalFraction > 0) {
       const p = permutation(examples.length, c.seed + 1);
@@ -296,6 +304,29 @@ export class Trainer {
   }
 
   /** A fixed batch's plan, made once (rewards, cross rewards and data tensors then). */
+  /** TRL's dropped examples and boundary warnings, as events; nothing left to train on is an error. */
+  private reportTokenization(t: TokenizeResult, file: string): void {
+    const max = this.config.maxLength;
+    if (t.dropped.length)
+      this.log.event({
+        event: 'dropped_examples',
+        file,
+        lines: t.dropped,
+        reason: `the prompt alone fills maxLength ${max} under keep_start (TRL 1.13 drops these too)`,
+      });
+    if (t.boundaryMismatches)
+      this.log.event({
+        event: 'tokenization_boundary',
+        file,
+        rows: t.boundaryMismatches,
+        note: 'prompt + response tokenized jointly does not start with the prompt ids; the response is the ids after the prompt length, as TRL 1.13 does',
+      });
+    if (!t.examples.length)
+      throw new Error(
+        `${file}: no example is left: every prompt alone fills maxLength ${max} (raise maxLength or use truncationMode keep_end)`,
+      );
+  }
+
   private plan(batch: TokenizedExample[]): LayoutPlan {
     let p = this.plans.get(batch);
     if (!p) {
