@@ -14,8 +14,11 @@ describe('tokenizer of the built-in tiny model', () => {
       expect(tok.decode(tok.encode(text))).toBe(text);
     }
     expect(tok.eosToken).toBe('<|endoftext|>');
-    expect(tok.encode('<|endoftext|>')).toEqual([tok.eosTokenId]);
-    const ids = tok.encode('<|user|>\nHi<|endoftext|>');
+    const raw = { addSpecialTokens: false };
+    expect(tok.encode('<|endoftext|>', raw)).toEqual([tok.eosTokenId]);
+    // its post-processor adds BOS, as transformers' tokenizer(text) does (checked with 5.17)
+    expect(tok.encode('The cat')).toEqual([tok.bosTokenId, ...tok.encode('The cat', raw)]);
+    const ids = tok.encode('<|user|>\nHi<|endoftext|>', raw);
     expect(ids[0]).toBe(tok.tokenToId('<|user|>'));
     expect(ids.at(-1)).toBe(tok.eosTokenId);
     expect(tok.decode(ids, { skipSpecialTokens: false })).toBe('<|user|>\nHi<|endoftext|>');
