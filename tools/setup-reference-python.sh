@@ -7,8 +7,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 VENV=.venv-refs
-MARK="$VENV/.ready-lm_eval-0.4.13"
-if [ -f "$MARK" ] && "$VENV/bin/python" -c "import lm_eval, transformers" 2>/dev/null; then
+MARK="$VENV/.ready-lm_eval-0.4.13-tf5.17-peft0.21-trl1.13"
+if [ -f "$MARK" ] && "$VENV/bin/python" -c "import lm_eval, transformers, peft, trl" 2>/dev/null; then
   exit 0
 fi
 if ! command -v python3 >/dev/null || ! python3 -m venv --help >/dev/null 2>&1; then
@@ -24,7 +24,7 @@ fi
 read -r -a urls <<<"$idx"
 args=(--index-url "${urls[0]}")
 for u in "${urls[@]:1}"; do args+=(--extra-index-url "$u"); done
-echo "setup-reference-python: creating $VENV (lm_eval 0.4.13, torch, transformers) from ${urls[0]}" >&2
+echo "setup-reference-python: creating $VENV (lm_eval 0.4.13, torch, transformers 5.17, peft, trl) from ${urls[0]}" >&2
 rm -rf "$VENV"
 python3 -m venv "$VENV" || exit 0
 pip_() { "$VENV/bin/pip" install -q --disable-pip-version-check "${args[@]}" "$@" 2>&1 | grep -v "^WARNING: Location" >&2; }
@@ -33,7 +33,9 @@ pip_() { "$VENV/bin/pip" install -q --disable-pip-version-check "${args[@]}" "$@
 pip_ torch "transformers==5.17.0" datasets jinja2 dill more_itertools tqdm requests aiohttp tenacity \
   sacrebleu scikit-learn numpy
 pip_ --no-deps "lm_eval==0.4.13"
-if "$VENV/bin/python" -c "import lm_eval, transformers, torch" 2>/dev/null; then
+# PEFT for the adapter-loading tests; TRL only for the tools that make goldens (tools/make-trl-*.py).
+pip_ "peft==0.21.0" "trl==1.13.0"
+if "$VENV/bin/python" -c "import lm_eval, transformers, torch, peft, trl" 2>/dev/null; then
   touch "$MARK"
   echo "setup-reference-python: ready" >&2
 else

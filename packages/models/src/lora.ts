@@ -144,6 +144,10 @@ const PEFT_NO_MATH = new Set([
   'auto_mapping',
   'peft_version',
   'runtime_config',
+  // PEFT 0.21 writes these with defaults; they only act with `megatron_config` / `use_qalora`,
+  // which are checked below
+  'megatron_core',
+  'qalora_group_size',
 ]);
 
 function isNeutral(v: unknown): boolean {

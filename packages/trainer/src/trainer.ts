@@ -4,7 +4,8 @@
  * then runs the shared optimizer loop (`loop.ts`) with the micro-step below.
  */
 import { createHash } from 'node:crypto';
-import { copyFile, cp, readdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { copyFile, cp, readdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
   type BackendInfo,
@@ -663,6 +664,24 @@ export class Trainer {
         f === 'generation_config.json'
       )
         await copyFile(join(this.modelDir(), f), join(dir, f));
+    }
+    // transformers' save_pretrained writes generation_config.json from the model config when
+    // the model has none (GenerationConfig.from_model_config); so do we.
+    if (!existsSync(join(dir, 'generation_config.json'))) {
+      const c = this.policy!.config;
+      await writeFile(
+        join(dir, 'generation_config.json'),
+        `${JSON.stringify(
+          {
+            _from_model_config: true,
+            ...(c.bosTokenId !== undefined ? { bos_token_id: c.bosTokenId } : {}),
+            ...(c.eosTokenId !== undefined ? { eos_token_id: c.eosTokenId } : {}),
+            ...(c.padTokenId !== undefined ? { pad_token_id: c.padTokenId } : {}),
+          },
+          null,
+          2,
+        )}\n`,
+      );
     }
   }
 
