@@ -37,6 +37,7 @@ pm.save_pretrained(OUT)
 ac = os.path.join(OUT, "adapter_config.json")
 c = json.load(open(ac))
 c["base_model_name_or_path"] = "../hf/llama-default"  # not this machine's absolute path
+c["target_modules"] = sorted(c["target_modules"])  # a set in PEFT: its order varies run to run
 json.dump(c, open(ac, "w"), indent=2, sort_keys=True)
 readme = os.path.join(OUT, "README.md")
 if os.path.exists(readme):

@@ -4,7 +4,8 @@
 Builds three small tokenizers with the `tokenizers` library and saves them with transformers
 5.17's `save_pretrained` into packages/trainer/fixtures/trl-tokenization/<name>/:
   - llama-sp:   SentencePiece-style BPE (Metaspace ▁, byte fallback), a post-processor adding <s>
-  - gpt2-bytelevel: byte-level BPE, bos = eos = <|endoftext|>, no post-processor tokens
+  - gpt2-bytelevel: byte-level BPE, bos = eos = <|endoftext|>, no post-processor tokens (and a
+    simple chat template, as GPT-2-derived chat models add)
   - qwen-chat:  byte-level BPE with <|im_start|>/<|im_end|>, no BOS, chat_template.jinja (ChatML)
 Then runs trl.DPOTrainer._prepare_dataset and trl.KTOTrainer._prepare_dataset (the functions
 DPOTrainer/KTOTrainer call in __init__) on plain and conversational rows, including the edge
@@ -42,6 +43,11 @@ CORPUS = [
 CHATML = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
     "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+# GPT-2 itself has no chat template; GPT-2-derived chat models add one like this (EOS = BOS text).
+GPT2_CHAT = (
+    "{% for message in messages %}{{ message['role'] + ': ' + message['content'] + eos_token }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ 'assistant:' }}{% endif %}"
 )
 LLAMA_CHAT = (
     "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'user' %}{{ '[INST] ' + message['content'] + ' [/INST]' }}"
@@ -82,7 +88,10 @@ def byte_level(specials, vocab):
 
 def gpt2():
     tk = byte_level(["<|endoftext|>"], 360)
-    return PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<|endoftext|>", eos_token="<|endoftext|>", unk_token="<|endoftext|>")
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tk, bos_token="<|endoftext|>", eos_token="<|endoftext|>", unk_token="<|endoftext|>",
+        chat_template=GPT2_CHAT,
+    )
 
 
 def qwen():
