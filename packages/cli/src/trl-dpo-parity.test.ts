@@ -33,7 +33,7 @@ describe("alignjs train equals TRL 1.13's DPOTrainer step by step", () => {
       warmup_steps: 0,
       weight_decay: 0,
     });
-    expect(Object.keys(golden.runs).length).toBe(5);
+    expect(Object.keys(golden.runs).length).toBe(6);
   });
 
   it.each(Object.keys(golden.runs))('%s: per-step loss within 1e-5', async (run) => {
