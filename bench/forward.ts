@@ -13,7 +13,7 @@ import {
   sequenceLogprobs,
   toTensors,
 } from '@alignjs/core-logprob';
-import { CausalLM, loadModel, parseModelConfig, tinyModelDir } from '@alignjs/models';
+import { CausalLM, loadModel, parseModelConfig, tinyModelDir } from '@alignjs/models/node';
 import * as tf from '@tensorflow/tfjs-core';
 import { median, recordResult, table, writeSection } from './util.js';
 

@@ -13,8 +13,8 @@ import { copyFile, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '@alignjs/core-logprob';
-import { CausalLM, parseModelConfig, saveModel, tinyModelDir } from '@alignjs/models';
-import { makeLogger, Trainer } from '@alignjs/trainer';
+import { CausalLM, parseModelConfig, saveModel, tinyModelDir } from '@alignjs/models/node';
+import { makeLogger, Trainer } from '@alignjs/trainer/node';
 import { median, recordResult, table, writeSection } from './util.js';
 
 const quick = process.argv.includes('--quick');

@@ -36,8 +36,8 @@ import {
   matMulFast,
   parseModelConfig,
   tinyModelDir,
-} from '@alignjs/models';
-import { HostAdamW, resolveOptimizer } from '@alignjs/trainer';
+} from '@alignjs/models/node';
+import { HostAdamW, resolveOptimizer } from '@alignjs/trainer/node';
 import * as tf from '@tensorflow/tfjs-core';
 import { median, recordResult, table, writeSection } from './util.js';
 

@@ -22,11 +22,12 @@ import {
 import {
   CausalLM,
   HfTokenizer,
+  loadTokenizer,
   parseModelConfig,
   saveModel,
   TINY_TASK_WORDS,
   tinyModelDir,
-} from '@alignjs/models';
+} from '@alignjs/models/node';
 import * as tf from '@tensorflow/tfjs-core';
 
 const steps = Number(process.argv[process.argv.indexOf('--steps') + 1] || 1500);
@@ -202,7 +203,7 @@ async function main(): Promise<void> {
     join(OUT, 'tokenizer_config.json'),
     `${JSON.stringify(tokenizerConfig, null, 2)}\n`,
   );
-  const tok = await HfTokenizer.fromDir(OUT);
+  const tok = await loadTokenizer(OUT);
   const V = vocab.size + SPECIAL.length;
   const configJson = {
     model_type: 'llama',

@@ -1,4 +1,7 @@
 import { defineConfig } from 'tsup';
 import { libraryBuild } from '../../tsup.shared.js';
 
-export default defineConfig({ ...libraryBuild, entry: ['src/index.ts', 'src/testing.ts'] });
+export default defineConfig({
+  ...libraryBuild,
+  entry: ['src/index.ts', 'src/node.ts', 'src/testing.ts'],
+});

@@ -1,6 +1,6 @@
 /** Run configs from YAML or JSON files, with every objective spelling resolved by the registry. */
 import { readFile } from 'node:fs/promises';
-import { parseTrainConfig, type TrainConfig } from '@alignjs/trainer';
+import { parseTrainConfig, type TrainConfig } from '@alignjs/trainer/node';
 import { parse as parseYaml } from 'yaml';
 import { parseObjectiveSpec } from './objectives.js';
 

@@ -19,14 +19,15 @@ import { unidpoObjective, unidpoTerms } from '@alignjs/loss-unidpo';
 import {
   type CausalLM,
   generate,
-  HfTokenizer,
+  type HfTokenizer,
   loadModel,
+  loadTokenizer,
   TINY_TASK_WORDS,
   tinyModelDir,
-} from '@alignjs/models';
+} from '@alignjs/models/node';
 import { type Chart, htmlTable, renderReport, textTable } from '@alignjs/report';
-import type { RewardFn } from '@alignjs/trainer';
-import { makeLogger, Trainer } from '@alignjs/trainer';
+import type { RewardFn } from '@alignjs/trainer/node';
+import { makeLogger, Trainer } from '@alignjs/trainer/node';
 import * as tf from '@tensorflow/tfjs-core';
 import { parseRunConfig } from './config-file.js';
 
@@ -271,7 +272,7 @@ export async function runDemo(o: DemoOptions): Promise<{ rows: DemoRow[]; claims
   const samples = o.quick ? 2 : 4;
   const evalSamples = o.quick ? 1 : 4;
   const maxNew = 24;
-  const tok = await HfTokenizer.fromDir(tinyModelDir());
+  const tok = await loadTokenizer(tinyModelDir());
   const start = await loadModel(tinyModelDir());
   const W = TINY_TASK_WORDS;
   const prompts = W.subjects.flatMap((s) => W.prompts.map((p) => p.replace('{s}', s)));

@@ -12,8 +12,8 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { generate, HfTokenizer, loadLora, loadModel } from '@alignjs/models';
-import { makeLogger, Trainer } from '@alignjs/trainer';
+import { generate, HfTokenizer, loadLora, loadModel, loadTokenizer } from '@alignjs/models/node';
+import { makeLogger, Trainer } from '@alignjs/trainer/node';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { parseRunConfig } from './config-file.js';
@@ -64,7 +64,7 @@ function checkWithTransformers(dir: string, base?: string) {
 
 async function expectSame(dir: string, base?: string) {
   const hf = checkWithTransformers(dir, base);
-  const tok = await HfTokenizer.fromDir(dir);
+  const tok = await loadTokenizer(dir);
   expect(tok.encode(TEXT)).toEqual(hf.textIds);
   const model = await loadModel(base ?? dir);
   if (base) await loadLora(model, dir);

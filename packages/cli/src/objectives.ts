@@ -11,7 +11,7 @@ import {
   type ObjectiveSpec,
   parseObjectiveObject,
   withObjective,
-} from '@alignjs/trainer';
+} from '@alignjs/trainer/node';
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -2,7 +2,7 @@
 import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeLogger, type TrainConfig, Trainer } from '@alignjs/trainer';
+import { makeLogger, type TrainConfig, Trainer } from '@alignjs/trainer/node';
 import { writeTestData } from '@alignjs/trainer/testing';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { parseRunConfig } from './config-file.js';

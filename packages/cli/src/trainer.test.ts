@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expectClose } from '@alignjs/core-logprob/testing';
 import { lengthControlledWinRate } from '@alignjs/eval';
-import { makeLogger, NonFiniteError, type TrainConfig, Trainer } from '@alignjs/trainer';
+import { makeLogger, NonFiniteError, type TrainConfig, Trainer } from '@alignjs/trainer/node';
 import { writeTestData } from '@alignjs/trainer/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
@@ -148,7 +148,7 @@ describe('checkpoints', () => {
     const before = await readdir(cfg.output);
     expect(before).toContain('checkpoint-2');
     // An optimizer whose state was freed makes the write fail halfway (weights already written).
-    const { AdamW } = await import('@alignjs/trainer');
+    const { AdamW } = await import('@alignjs/trainer/node');
     const broken = new AdamW(t.policy!.trainableVariables(), {
       beta1: 0.9,
       beta2: 0.999,
@@ -279,7 +279,7 @@ describe('reward models', () => {
     const steps = lines.filter((l) => l.event === 'step');
     expect(steps.at(-1).loss).toBeLessThan(steps[0].loss);
     expect(lines.find((l) => l.event === 'eval')['rm/accuracy']).toBeGreaterThan(0.5);
-    const { rewardFnFromModel } = await import('@alignjs/trainer');
+    const { rewardFnFromModel } = await import('@alignjs/trainer/node');
     const rm = await rewardFnFromModel(final);
     expect(Number.isFinite(rm.reward('Tell me about the cat.', 'The cat is happy.'))).toBe(true);
     rm.dispose();
@@ -496,7 +496,7 @@ describe('harness through the CLI', () => {
 
 describe('optimizers', () => {
   it('AdamW and HostAdamW follow torch.optim.AdamW (float64 oracle, weight decay on)', async () => {
-    const { AdamW, HostAdamW } = await import('@alignjs/trainer');
+    const { AdamW, HostAdamW } = await import('@alignjs/trainer/node');
     const o = { beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1 };
     const lr = 0.05;
     const w0 = [0.5, -1, 2, 0.1];
@@ -532,7 +532,7 @@ describe('optimizers', () => {
   });
 
   it('learning-rate schedules match transformers’ (warm-up, linear, cosine, constant)', async () => {
-    const { learningRateAt } = await import('@alignjs/trainer');
+    const { learningRateAt } = await import('@alignjs/trainer/node');
     const at = (schedule: 'constant' | 'linear' | 'cosine', step: number) =>
       learningRateAt(step, { learningRate: 2, schedule, warmupSteps: 2, totalSteps: 10 });
     // Warm-up: lr·step/warmup; then linear lr·(total − step)/(total − warmup),
@@ -547,7 +547,7 @@ describe('optimizers', () => {
   });
 
   it('HostAdamW makes the same updates as the device AdamW', async () => {
-    const { AdamW, HostAdamW } = await import('@alignjs/trainer');
+    const { AdamW, HostAdamW } = await import('@alignjs/trainer/node');
     const mk = () => [
       tf.variable(
         tf.tensor2d([
@@ -617,7 +617,7 @@ describe('optimizers', () => {
   });
 
   it('resolveOptimizer: host moments only on wasm past the heap budget; bad names are a config error', async () => {
-    const { resolveOptimizer, WASM_DEVICE_OPTIMIZER_LIMIT } = await import('@alignjs/trainer');
+    const { resolveOptimizer, WASM_DEVICE_OPTIMIZER_LIMIT } = await import('@alignjs/trainer/node');
     const big = Math.ceil(WASM_DEVICE_OPTIMIZER_LIMIT / 16) + 1;
     expect(resolveOptimizer('auto', 'wasm', big)).toBe('adamw_host');
     expect(resolveOptimizer('auto', 'wasm', big - 2)).toBe('adamw_torch');

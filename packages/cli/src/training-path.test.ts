@@ -10,7 +10,7 @@ import {
   type TokenizedExample,
   type TrainConfig,
   Trainer,
-} from '@alignjs/trainer';
+} from '@alignjs/trainer/node';
 import { writeTestData } from '@alignjs/trainer/testing';
 import { describe, expect, it } from 'vitest';
 import { parseRunConfig } from './config-file.js';

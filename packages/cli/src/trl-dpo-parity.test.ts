@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeLogger, Trainer } from '@alignjs/trainer';
+import { makeLogger, Trainer } from '@alignjs/trainer/node';
 import { describe, expect, it } from 'vitest';
 import { parseRunConfig } from './config-file.js';
 

@@ -34,6 +34,13 @@ export interface InitBackendOptions {
   env?: Record<string, string | undefined>;
   /** directory (or URL prefix, ending in `/`) holding the `.wasm` binaries; resolved from the installed package in Node */
   wasmPath?: string;
+  /**
+   * Backend packages already imported, by package name — what a bundled page passes, since a
+   * bundler cannot follow the variable `import()` used otherwise:
+   * `initBackend({ modules: { '@tensorflow/tfjs-backend-wasm': await import('@tensorflow/tfjs-backend-wasm') }, wasmPath: '/wasm/' })`.
+   * Candidates not given here are imported by name (Node) or skipped (browser).
+   */
+  modules?: Record<string, unknown>;
   /** module loader; tests replace it to simulate missing packages */
   importModule?: (specifier: string) => Promise<unknown>;
 }
@@ -50,7 +57,7 @@ const CANDIDATES: readonly Candidate[] = [
   { backend: 'cpu', module: '@tensorflow/tfjs-backend-cpu' },
 ];
 
-const defaultImport = (specifier: string): Promise<unknown> => import(specifier);
+const defaultImport = (specifier: string): Promise<unknown> => import(/* @vite-ignore */ specifier);
 
 function isNode(): boolean {
   return typeof process !== 'undefined' && process.versions?.node != null;
@@ -65,13 +72,24 @@ function describeLoadError(module: string, err: unknown): string {
   return `${module} failed to load: ${msg.split('\n')[0]}`;
 }
 
+/**
+ * The `.wasm` binaries' directory of the installed package, in Node (tfjs would otherwise
+ * look next to the running script). No `node:` imports: `import.meta.resolve` finds the
+ * package, so this module stays browser-safe; in a browser, pass `wasmPath`.
+ */
 async function resolveWasmDir(): Promise<string | undefined> {
   if (!isNode()) return undefined;
-  const { createRequire } = await import('node:module');
-  const { dirname, join } = await import('node:path');
-  const require = createRequire(import.meta.url);
-  const pkg = require.resolve('@tensorflow/tfjs-backend-wasm/package.json');
-  return join(dirname(pkg), 'dist') + '/';
+  const resolve = (import.meta as { resolve?: (s: string) => string }).resolve;
+  if (!resolve) return undefined;
+  let main: string;
+  try {
+    main = resolve('@tensorflow/tfjs-backend-wasm');
+  } catch {
+    return undefined;
+  }
+  // …/tfjs-backend-wasm/dist/index.js (or dist/tf-backend-wasm.node.js): the binaries sit in dist/
+  const url = new URL('./', main);
+  return decodeURIComponent(url.pathname);
 }
 
 type WasmModule = { setWasmPaths?: (prefix: string) => void };
@@ -80,12 +98,19 @@ async function tryCandidate(
   c: Candidate,
   load: (s: string) => Promise<unknown>,
   wasmPath: string | undefined,
+  modules: Record<string, unknown> | undefined,
 ): Promise<string | undefined> {
-  let mod: unknown;
-  try {
-    mod = await load(c.module);
-  } catch (err) {
-    return describeLoadError(c.module, err);
+  let mod: unknown = modules?.[c.module];
+  if (mod === undefined) {
+    if (!isNode() && c.backend === 'tensorflow') return 'tfjs-node runs only in Node';
+    try {
+      mod = await load(c.module);
+    } catch (err) {
+      const why = describeLoadError(c.module, err);
+      return isNode()
+        ? why
+        : `${why}; in a bundled page pass the imported module: initBackend({ modules: { '${c.module}': await import('${c.module}') } })`;
+    }
   }
   if (c.backend === 'wasm') {
     const dir = wasmPath ?? (await resolveWasmDir());
@@ -102,8 +127,16 @@ async function tryCandidate(
   } catch (err) {
     failure = (err as Error)?.message ?? String(err);
   }
+  if (!ok && !failure) {
+    // tf.setBackend resolves false and only logs the cause: ask the factory for it.
+    try {
+      await tf.findBackendFactory(c.backend)?.();
+    } catch (err) {
+      failure = (err as Error)?.message ?? String(err);
+    }
+  }
   if (!ok)
-    return `${c.module} is installed but the '${c.backend}' backend failed to start${failure ? `: ${failure}` : ''}`;
+    return `${c.module} is installed but the '${c.backend}' backend failed to start${failure ? `: ${failure}` : ''}${c.backend === 'wasm' && !isNode() && !wasmPath ? ' (no wasmPath given: tfjs fetched the .wasm files next to the page; serve them and pass wasmPath)' : ''}`;
   await tf.ready();
   return undefined;
 }
@@ -131,7 +164,7 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
   const candidates = forced ? CANDIDATES.filter((c) => c.backend === forced) : CANDIDATES;
   const skipped: SkippedBackend[] = [];
   for (const c of candidates) {
-    const failure = await tryCandidate(c, load, options.wasmPath);
+    const failure = await tryCandidate(c, load, options.wasmPath, options.modules);
     if (failure !== undefined) {
       skipped.push({ backend: c.backend, module: c.module, reason: failure });
       continue;

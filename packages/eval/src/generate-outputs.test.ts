@@ -1,7 +1,7 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HfTokenizer, loadModel, tinyModelDir } from '@alignjs/models';
+import { HfTokenizer, loadModel, loadTokenizer, tinyModelDir } from '@alignjs/models/node';
 import { describe, expect, it } from 'vitest';
 import { generateOutputs, readInstructions } from './generate-outputs.js';
 
@@ -25,7 +25,7 @@ describe('generate model outputs', () => {
       /b.jsonl:2: field 'instruction' is missing or empty/,
     );
     const model = await loadModel(tinyModelDir());
-    const tok = await HfTokenizer.fromDir(tinyModelDir());
+    const tok = await loadTokenizer(tinyModelDir());
     let progress = 0;
     const outs = generateOutputs(model, tok, instructions, {
       generator: 'tiny',

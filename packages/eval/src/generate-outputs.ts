@@ -1,7 +1,7 @@
 /** `alignjs generate`: a local model answers an instructions file, written as AlpacaEval's model_outputs.json. */
 import { readFile } from 'node:fs/promises';
 import { parseJsonRecords } from '@alignjs/core-logprob';
-import { type CausalLM, generate, type HfTokenizer } from '@alignjs/models';
+import { type CausalLM, generate, type HfTokenizer } from '@alignjs/models/node';
 import type { ModelOutput } from './files.js';
 
 /** Instructions from JSON (`[{instruction}]`) or JSONL; errors name the file, line and field. */

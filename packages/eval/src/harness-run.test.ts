@@ -1,7 +1,7 @@
 // acc / acc_norm on committed tiny task files equal values computed by hand from the model's
 // log-likelihoods (a full forward and a float64 log-softmax, not core-logprob's path).
 import { join } from 'node:path';
-import { HfTokenizer, loadModel, tinyModelDir } from '@alignjs/models';
+import { type HfTokenizer, loadModel, loadTokenizer, tinyModelDir } from '@alignjs/models/node';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodePair, readJsonl, runHarness } from './harness-run.js';
@@ -12,7 +12,7 @@ let model: Awaited<ReturnType<typeof loadModel>>;
 let tok: HfTokenizer;
 beforeAll(async () => {
   model = await loadModel(tinyModelDir());
-  tok = await HfTokenizer.fromDir(tinyModelDir());
+  tok = await loadTokenizer(tinyModelDir());
 });
 afterAll(() => model.dispose());
 

@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { buildBatch, parseJsonRecords, sequenceLogprobs, toTensors } from '@alignjs/core-logprob';
-import { type CausalLM, generate, type HfTokenizer } from '@alignjs/models';
+import { type CausalLM, generate, type HfTokenizer } from '@alignjs/models/node';
 import * as tf from '@tensorflow/tfjs-core';
 import { aggregateMean, multipleChoiceMetrics, truthfulqaMc2 } from './harness.js';
 import { PyRandom } from './py-random.js';

@@ -11,7 +11,7 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { HfTokenizer, loadModel, tinyModelDir } from '@alignjs/models';
+import { type HfTokenizer, loadModel, loadTokenizer, tinyModelDir } from '@alignjs/models/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runHarness } from './harness-run.js';
 import { type RunningServer, serve } from './serve.js';
@@ -36,7 +36,7 @@ let tok: HfTokenizer;
 beforeAll(async () => {
   if (!ready) return;
   model = await loadModel(tinyModelDir());
-  tok = await HfTokenizer.fromDir(tinyModelDir());
+  tok = await loadTokenizer(tinyModelDir());
   srv = await serve({ model, tokenizer: tok, modelId: 'alignjs', port: 0, maxTokensLimit: 64 });
 });
 afterAll(async () => {

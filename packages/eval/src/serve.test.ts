@@ -1,5 +1,11 @@
 // `serve` with the built-in tiny model, checked with plain fetch on 127.0.0.1.
-import { generate, HfTokenizer, loadModel, tinyModelDir } from '@alignjs/models';
+import {
+  generate,
+  type HfTokenizer,
+  loadModel,
+  loadTokenizer,
+  tinyModelDir,
+} from '@alignjs/models/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loglikelihoods } from './harness-run.js';
 import { boundedQueue, type RunningServer, serve } from './serve.js';
@@ -10,7 +16,7 @@ let model: Awaited<ReturnType<typeof loadModel>>;
 
 beforeAll(async () => {
   model = await loadModel(tinyModelDir());
-  tok = await HfTokenizer.fromDir(tinyModelDir());
+  tok = await loadTokenizer(tinyModelDir());
   srv = await serve({
     model,
     tokenizer: tok,

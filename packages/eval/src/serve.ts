@@ -13,7 +13,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readTidy } from '@alignjs/core-logprob';
-import { type CausalLM, generate, type HfTokenizer } from '@alignjs/models';
+import { type CausalLM, generate, type HfTokenizer } from '@alignjs/models/node';
 import * as tf from '@tensorflow/tfjs-core';
 
 export interface ServeOptions {

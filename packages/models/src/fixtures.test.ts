@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { tokenLogprobs } from '@alignjs/core-logprob';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { loadModel } from './load.js';
+import { loadModel } from './node.js';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures');
 

@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { loadModel } from './load.js';
+import { loadModel } from './node.js';
 
 const DIR = join(import.meta.dirname, '..', 'fixtures', 'hf');
 const CASES = readdirSync(DIR).sort();

@@ -7,5 +7,6 @@ export * from './load.js';
 export * from './lora.js';
 export * from './model.js';
 export * from './safetensors.js';
+export * from './source.js';
 export * from './tiny.js';
 export * from './tokenizer.js';

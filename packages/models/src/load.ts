@@ -1,5 +1,3 @@
-import { mkdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   isIgnorableBuffer,
@@ -10,48 +8,34 @@ import {
 import { CausalLM } from './model.js';
 import {
   type HostTensor,
-  modelWeightFiles,
-  readHeader,
+  modelWeightFilesFrom,
+  readHeaderFrom,
   readTensors,
   type SafetensorsHeader,
-  saveSafetensors,
-  writeJsonAtomic,
 } from './safetensors.js';
+import { type ModelSource, readJson, urlSource } from './source.js';
 
-async function readJson(path: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`${path}: not found`);
-    throw err;
-  }
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new Error(`${path}: not valid JSON (${(err as Error).message})`);
-  }
-}
-
-export async function loadModelConfig(dir: string): Promise<ModelConfig> {
-  const path = join(dir, 'config.json');
-  return parseModelConfig(await readJson(path), path);
+/** `config.json` of a model source, parsed (errors name the file and field). */
+export async function loadModelConfigFrom(src: ModelSource): Promise<ModelConfig> {
+  return parseModelConfig(await readJson(src, 'config.json'), src.where('config.json'));
 }
 
 /**
- * Loads a Hugging Face model directory (`config.json` + `model.safetensors` or shards with
- * `model.safetensors.index.json`). Each tensor is read, widened to float32 and uploaded
- * one at a time. A missing, unexpected or mis-shaped tensor is an error naming it.
+ * Loads a Hugging Face model (`config.json` + `model.safetensors` or shards with
+ * `model.safetensors.index.json`) from any {@link ModelSource}: a URL (`urlSource`), files in
+ * memory (`memorySource`) or, in Node, a directory (`loadModel(dir)` in `@alignjs/models/node`).
+ * Each tensor is read, widened to float32 and uploaded one at a time. A missing, unexpected
+ * or mis-shaped tensor is an error naming it.
  */
-export async function loadModel(
-  dir: string,
+export async function loadModelFrom(
+  src: ModelSource,
   options: { trainable?: boolean } = {},
 ): Promise<CausalLM> {
-  const config = await loadModelConfig(dir);
+  const config = await loadModelConfigFrom(src);
   const expected = parameterShapes(config);
-  const { files } = await modelWeightFiles(dir);
+  const { files } = await modelWeightFilesFrom(src);
   const headers: SafetensorsHeader[] = [];
-  for (const f of files) headers.push(await readHeader(f));
+  for (const f of files) headers.push(await readHeaderFrom(src, f));
   const owner = new Map<string, SafetensorsHeader>();
   for (const h of headers) {
     for (const [name, e] of h.entries) {
@@ -69,7 +53,8 @@ export async function loadModel(
     }
   }
   for (const [name, shape] of expected) {
-    if (!owner.has(name)) throw new Error(`${dir}: missing tensor '${name}' (shape [${shape}])`);
+    if (!owner.has(name))
+      throw new Error(`${src.name}: missing tensor '${name}' (shape [${shape}])`);
   }
   const params = new Map<string, tf.Variable>();
   try {
@@ -92,53 +77,18 @@ export async function loadModel(
   return new CausalLM(config, params);
 }
 
+/** A model served over HTTP (a Hugging Face directory layout under `url`). */
+export function loadModelFromUrl(
+  url: string | URL,
+  options: { trainable?: boolean; fetch?: typeof fetch } = {},
+): Promise<CausalLM> {
+  return loadModelFrom(urlSource(url, { fetch: options.fetch }), options);
+}
+
 /** Host copies of the model's parameters (HF names). */
 export function stateDict(model: CausalLM): Map<string, HostTensor> {
   const out = new Map<string, HostTensor>();
   for (const [name, v] of model.params)
     out.set(name, { shape: [...v.shape], data: v.dataSync() as Float32Array });
   return out;
-}
-
-/**
- * Writes `config.json` and `model.safetensors` (float32, Hugging Face names; tied weights
- * written once, as transformers' save_pretrained does). Every file is written atomically.
- * `maxShardBytes` splits the weights into shards with `model.safetensors.index.json`.
- */
-export async function saveModel(
-  model: CausalLM,
-  dir: string,
-  options: { maxShardBytes?: number } = {},
-): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  const state = stateDict(model);
-  const names = [...state.keys()].sort();
-  const total = names.reduce((s, n) => s + state.get(n)!.data.byteLength, 0);
-  const max = options.maxShardBytes;
-  if (!max || total <= max) {
-    await saveSafetensors(join(dir, 'model.safetensors'), state);
-  } else {
-    const shards: string[][] = [[]];
-    let size = 0;
-    for (const n of names) {
-      const b = state.get(n)!.data.byteLength;
-      if (size + b > max && shards.at(-1)!.length > 0) {
-        shards.push([]);
-        size = 0;
-      }
-      shards.at(-1)!.push(n);
-      size += b;
-    }
-    const weightMap: Record<string, string> = {};
-    for (let s = 0; s < shards.length; s++) {
-      const file = `model-${String(s + 1).padStart(5, '0')}-of-${String(shards.length).padStart(5, '0')}.safetensors`;
-      await saveSafetensors(join(dir, file), new Map(shards[s]!.map((n) => [n, state.get(n)!])));
-      for (const n of shards[s]!) weightMap[n] = file;
-    }
-    await writeJsonAtomic(join(dir, 'model.safetensors.index.json'), {
-      metadata: { total_size: total },
-      weight_map: weightMap,
-    });
-  }
-  await writeJsonAtomic(join(dir, 'config.json'), model.config.raw);
 }

@@ -3,9 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { addLora, loadLora, mergeLora, saveLora } from './lora.js';
 import { CausalLM } from './model.js';
-import { readHeader } from './safetensors.js';
+import { addLora, loadLora, mergeLora, readHeader, saveLora } from './node.js';
 import { randomConfigs } from './test-util.js';
 
 const ids = tf.tensor2d(

@@ -1,9 +1,8 @@
-import { mkdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { architectureOf } from './arch/index.js';
 import type { CausalLM, LoraModule } from './model.js';
-import { loadSafetensors, saveSafetensors, writeJsonAtomic } from './safetensors.js';
+import { type HostTensor, readSafetensorsFrom } from './safetensors.js';
+import { type ModelSource, readJson } from './source.js';
 
 /** LoRA settings, named as PEFT's `LoraConfig`. */
 export interface LoraConfig {
@@ -86,15 +85,16 @@ function loraConfigOf(model: CausalLM): LoraConfig {
   return cfg;
 }
 
-/** Saves adapters in PEFT's layout: `adapter_config.json` + `adapter_model.safetensors`. */
-export async function saveLora(
+/**
+ * The adapters in PEFT's layout: the `adapter_config.json` object and the tensors of
+ * `adapter_model.safetensors` (`saveLora` in `./node` writes them to a directory).
+ */
+export function loraAdapterFiles(
   model: CausalLM,
-  dir: string,
   baseModelNameOrPath = '',
-): Promise<void> {
+): { config: Record<string, unknown>; tensors: Map<string, HostTensor> } {
   const cfg = loraConfigOf(model);
-  await mkdir(dir, { recursive: true });
-  const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
+  const tensors = new Map<string, HostTensor>();
   for (const [name, m] of model.lora) {
     tensors.set(`base_model.model.${name}.lora_A.weight`, {
       shape: [...m.a.shape],
@@ -105,8 +105,7 @@ export async function saveLora(
       data: m.b.dataSync() as Float32Array,
     });
   }
-  await saveSafetensors(join(dir, 'adapter_model.safetensors'), tensors);
-  await writeJsonAtomic(join(dir, 'adapter_config.json'), {
+  const config = {
     peft_type: 'LORA',
     task_type: 'CAUSAL_LM',
     base_model_name_or_path: baseModelNameOrPath,
@@ -118,7 +117,8 @@ export async function saveLora(
     use_rslora: cfg.useRslora === true,
     fan_in_fan_out: architectureOf(model.config).linearModules.layout === 'in_out',
     inference_mode: true,
-  });
+  };
+  return { config, tensors };
 }
 
 /**
@@ -193,14 +193,11 @@ function checkPeftFields(raw: Record<string, unknown>, path: string, fanInFanOut
 }
 
 /** Loads PEFT adapters saved by `saveLora` (or PEFT) onto a base model. */
-export async function loadLora(model: CausalLM, dir: string): Promise<void> {
-  const path = join(dir, 'adapter_config.json');
-  let raw: Record<string, unknown>;
-  try {
-    raw = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
-  } catch (err) {
-    throw new Error(`${path}: cannot read adapter config (${(err as Error).message})`);
-  }
+export async function loadLoraFrom(model: CausalLM, src: ModelSource): Promise<void> {
+  const path = src.where('adapter_config.json');
+  const raw = (await readJson(src, 'adapter_config.json')) as Record<string, unknown>;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new Error(`${path}: expected an object`);
   if (raw.peft_type !== 'LORA')
     throw new Error(`${path}: peft_type ${JSON.stringify(raw.peft_type)} is not LORA`);
   checkPeftFields(raw, path, architectureOf(model.config).linearModules.layout === 'in_out');
@@ -222,7 +219,8 @@ export async function loadLora(model: CausalLM, dir: string): Promise<void> {
     useRslora: raw.use_rslora === true,
   };
   addLora(model, cfg);
-  const tensors = await loadSafetensors(join(dir, 'adapter_model.safetensors'));
+  const dir = src.name;
+  const tensors = await readSafetensorsFrom(src, 'adapter_model.safetensors');
   for (const [name, m] of model.lora) {
     for (const [part, v] of [
       ['lora_A', m.a],

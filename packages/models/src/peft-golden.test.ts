@@ -9,8 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { loadModel } from './load.js';
-import { loadLora } from './lora.js';
+import { loadLora, loadModel } from './node.js';
 
 const FIX = join(import.meta.dirname, '..', 'fixtures');
 const golden = JSON.parse(readFileSync(join(FIX, 'peft-rslora', 'expected.json'), 'utf8')) as {
@@ -28,7 +27,7 @@ async function worstWith(adapterDir: string): Promise<number> {
   const logits = model.call(ids, mask);
   const got = logits.arraySync();
   let worst = 0;
-  golden.inputIds.forEach((row, b) =>
+  golden.inputIds.forEach((row, b) => {
     row.forEach((_, t) => {
       if (!golden.attentionMask[b]![t]) return;
       const e = golden.logits[b]![t]!;
@@ -36,8 +35,8 @@ async function worstWith(adapterDir: string): Promise<number> {
       e.forEach((v, k) => {
         worst = Math.max(worst, Math.abs(got[b]![t]![k]! - v) / scale);
       });
-    }),
-  );
+    });
+  });
   tf.dispose([ids, mask, logits]);
   model.dispose();
   return worst;

@@ -4,9 +4,8 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { parseModelConfig } from './config.js';
-import { loadModel, saveModel } from './load.js';
 import { CausalLM } from './model.js';
-import { loadSafetensors, readHeader, saveSafetensors } from './safetensors.js';
+import { loadModel, loadSafetensors, readHeader, saveModel, saveSafetensors } from './node.js';
 import { randomConfigs } from './test-util.js';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures');

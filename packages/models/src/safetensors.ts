@@ -1,13 +1,11 @@
 /**
- * safetensors read/write (Node). Format: 8-byte little-endian header length N, N bytes of
- * JSON `{name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {...}}`, then the
- * data. Reading streams one tensor at a time through a file handle (the file is never held
- * whole in memory, and never read twice); F16 and BF16 are widened to float32. Writing is
- * atomic (temp file + rename). Sharded checkpoints use `model.safetensors.index.json`.
+ * safetensors, browser-safe: the header parsed and validated, tensors decoded one at a time
+ * from a {@link ModelSource} (F16 and BF16 widened to float32), and serialization to bytes.
+ * Format: 8-byte little-endian header length N, N bytes of JSON `{name: {dtype, shape,
+ * data_offsets: [begin, end]}, "__metadata__": {...}}`, then the data. The Node file API
+ * (`loadSafetensors(path)`, `saveSafetensors(path, …)`, atomic writes) is in `./node`.
  */
-import { open, readFile, rename, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-import { writeFileAtomic } from '@alignjs/core-logprob/cache';
+import type { ModelSource } from './source.js';
 
 export type SafetensorsDtype = 'F32' | 'F16' | 'BF16';
 const BYTES: Record<SafetensorsDtype, number> = { F32: 4, F16: 2, BF16: 2 };
@@ -29,7 +27,11 @@ export interface HostTensor {
 }
 
 export interface SafetensorsHeader {
+  /** the file as errors name it */
   path: string;
+  /** the file's name in its source */
+  file: string;
+  source: ModelSource;
   entries: Map<string, TensorEntry>;
   metadata: Record<string, string>;
 }
@@ -38,80 +40,75 @@ function fail(path: string, msg: string): never {
   throw new Error(`${path}: ${msg}`);
 }
 
-/** Reads and validates the header (and only the header). */
-export async function readHeader(path: string): Promise<SafetensorsHeader> {
-  const fh = await open(path, 'r');
+/** Reads and validates the header (and only the header) of `file` in `src`. */
+export async function readHeaderFrom(src: ModelSource, file: string): Promise<SafetensorsHeader> {
+  const path = src.where(file);
+  const size = await src.size(file);
+  if (size === undefined) fail(path, 'not found');
+  if (size < 8)
+    fail(path, `truncated safetensors file (${size} bytes, the header length alone needs 8)`);
+  const lenBuf = await src.readRange(file, 0, 8);
+  const n = Number(new DataView(lenBuf.buffer, lenBuf.byteOffset, 8).getBigUint64(0, true));
+  if (n > MAX_HEADER)
+    fail(path, `safetensors header length ${n} is implausible; not a safetensors file?`);
+  if (8 + n > size)
+    fail(
+      path,
+      `truncated safetensors file: header says ${n} bytes but the file has ${size - 8} after the length`,
+    );
+  const hBuf = await src.readRange(file, 8, 8 + n);
+  let json: Record<string, unknown>;
   try {
-    const size = (await fh.stat()).size;
-    if (size < 8)
-      fail(path, `truncated safetensors file (${size} bytes, the header length alone needs 8)`);
-    const lenBuf = Buffer.alloc(8);
-    await fh.read(lenBuf, 0, 8, 0);
-    const n = Number(lenBuf.readBigUInt64LE(0));
-    if (n > MAX_HEADER)
-      fail(path, `safetensors header length ${n} is implausible; not a safetensors file?`);
-    if (8 + n > size)
+    json = JSON.parse(new TextDecoder().decode(hBuf)) as Record<string, unknown>;
+  } catch (err) {
+    fail(path, `safetensors header is not valid JSON (${(err as Error).message})`);
+  }
+  const dataStart = 8 + n;
+  const entries = new Map<string, TensorEntry>();
+  let metadata: Record<string, string> = {};
+  for (const [name, raw] of Object.entries(json)) {
+    if (name === '__metadata__') {
+      metadata = (raw ?? {}) as Record<string, string>;
+      continue;
+    }
+    const e = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    if (typeof e?.dtype !== 'string' || !(e.dtype in BYTES)) {
       fail(
         path,
-        `truncated safetensors file: header says ${n} bytes but the file has ${size - 8} after the length`,
+        `tensor '${name}': dtype ${JSON.stringify(e?.dtype)} is not supported (supported: F32, F16, BF16)`,
       );
-    const hBuf = Buffer.alloc(n);
-    await fh.read(hBuf, 0, n, 8);
-    let json: Record<string, unknown>;
-    try {
-      json = JSON.parse(hBuf.toString('utf8')) as Record<string, unknown>;
-    } catch (err) {
-      fail(path, `safetensors header is not valid JSON (${(err as Error).message})`);
     }
-    const dataStart = 8 + n;
-    const entries = new Map<string, TensorEntry>();
-    let metadata: Record<string, string> = {};
-    for (const [name, raw] of Object.entries(json)) {
-      if (name === '__metadata__') {
-        metadata = (raw ?? {}) as Record<string, string>;
-        continue;
-      }
-      const e = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-      if (typeof e?.dtype !== 'string' || !(e.dtype in BYTES)) {
-        fail(
-          path,
-          `tensor '${name}': dtype ${JSON.stringify(e?.dtype)} is not supported (supported: F32, F16, BF16)`,
-        );
-      }
-      const shape = e.shape as number[];
-      const offs = e.data_offsets as number[];
-      if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
-        fail(path, `tensor '${name}': bad shape ${JSON.stringify(e.shape)}`);
-      }
-      if (!Array.isArray(offs) || offs.length !== 2 || !(offs[0]! <= offs[1]!)) {
-        fail(path, `tensor '${name}': bad data_offsets ${JSON.stringify(e.data_offsets)}`);
-      }
-      const dtype = e.dtype as SafetensorsDtype;
-      const expect = shape.reduce((a, b) => a * b, 1) * BYTES[dtype];
-      if (offs[1]! - offs[0]! !== expect) {
-        fail(
-          path,
-          `tensor '${name}': ${offs[1]! - offs[0]!} bytes for shape [${shape}] ${dtype} (expected ${expect})`,
-        );
-      }
-      if (dataStart + offs[1]! > size) {
-        fail(
-          path,
-          `tensor '${name}': data_offsets [${offs}] point past the end of the file (${size - dataStart} data bytes)`,
-        );
-      }
-      entries.set(name, {
-        name,
-        dtype,
-        shape,
-        begin: dataStart + offs[0]!,
-        end: dataStart + offs[1]!,
-      });
+    const shape = e.shape as number[];
+    const offs = e.data_offsets as number[];
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
+      fail(path, `tensor '${name}': bad shape ${JSON.stringify(e.shape)}`);
     }
-    return { path, entries, metadata };
-  } finally {
-    await fh.close();
+    if (!Array.isArray(offs) || offs.length !== 2 || !(offs[0]! <= offs[1]!)) {
+      fail(path, `tensor '${name}': bad data_offsets ${JSON.stringify(e.data_offsets)}`);
+    }
+    const dtype = e.dtype as SafetensorsDtype;
+    const expect = shape.reduce((a, b) => a * b, 1) * BYTES[dtype];
+    if (offs[1]! - offs[0]! !== expect) {
+      fail(
+        path,
+        `tensor '${name}': ${offs[1]! - offs[0]!} bytes for shape [${shape}] ${dtype} (expected ${expect})`,
+      );
+    }
+    if (dataStart + offs[1]! > size) {
+      fail(
+        path,
+        `tensor '${name}': data_offsets [${offs}] point past the end of the file (${size - dataStart} data bytes)`,
+      );
+    }
+    entries.set(name, {
+      name,
+      dtype,
+      shape,
+      begin: dataStart + offs[0]!,
+      end: dataStart + offs[1]!,
+    });
   }
+  return { path, file, source: src, entries, metadata };
 }
 
 /** IEEE half → float32. */
@@ -124,7 +121,7 @@ function halfToFloat(h: number): number {
   return s * 2 ** (e - 15) * (1 + f / 1024);
 }
 
-function decode(buf: Buffer, dtype: SafetensorsDtype): Float32Array {
+function decode(buf: Uint8Array, dtype: SafetensorsDtype): Float32Array {
   const n = buf.length / BYTES[dtype];
   if (dtype === 'F32') {
     const out = new Float32Array(n);
@@ -152,36 +149,35 @@ export async function readTensors(
   onTensor: (name: string, t: HostTensor) => void,
   names: Iterable<string> = header.entries.keys(),
 ): Promise<void> {
-  const fh = await open(header.path, 'r');
-  try {
-    for (const name of names) {
-      const e = header.entries.get(name);
-      if (!e) fail(header.path, `no tensor '${name}'`);
-      const buf = Buffer.alloc(e.end - e.begin);
-      const { bytesRead } = await fh.read(buf, 0, buf.length, e.begin);
-      if (bytesRead !== buf.length)
-        fail(header.path, `tensor '${name}': file ended after ${bytesRead} of ${buf.length} bytes`);
-      onTensor(name, { shape: e.shape, data: decode(buf, e.dtype) });
-    }
-  } finally {
-    await fh.close();
+  for (const name of names) {
+    const e = header.entries.get(name);
+    if (!e) fail(header.path, `no tensor '${name}'`);
+    const buf = await header.source.readRange(header.file, e.begin, e.end);
+    if (buf.byteLength !== e.end - e.begin)
+      fail(
+        header.path,
+        `tensor '${name}': file ended after ${buf.byteLength} of ${e.end - e.begin} bytes`,
+      );
+    onTensor(name, { shape: e.shape, data: decode(buf, e.dtype) });
   }
 }
 
-/** Every tensor of a single file, as float32 host arrays. */
-export async function loadSafetensors(path: string): Promise<Map<string, HostTensor>> {
-  const header = await readHeader(path);
+/** Every tensor of one safetensors file of `src`, as float32 host arrays. */
+export async function readSafetensorsFrom(
+  src: ModelSource,
+  file: string,
+): Promise<Map<string, HostTensor>> {
+  const header = await readHeaderFrom(src, file);
   const out = new Map<string, HostTensor>();
   await readTensors(header, (name, t) => out.set(name, t));
   return out;
 }
 
-/** Writes float32 tensors as one safetensors file, atomically. Names are sorted. */
-export async function saveSafetensors(
-  path: string,
+/** float32 tensors as safetensors bytes (names sorted), in pieces to write or concatenate. */
+export function serializeSafetensors(
   tensors: Map<string, HostTensor> | Record<string, HostTensor>,
   metadata: Record<string, string> = { format: 'pt' },
-): Promise<void> {
+): Uint8Array[] {
   const map = tensors instanceof Map ? tensors : new Map(Object.entries(tensors));
   const names = [...map.keys()].sort();
   const header: Record<string, unknown> = {};
@@ -197,56 +193,41 @@ export async function saveSafetensors(
     offset += n * 4;
   }
   header.__metadata__ = metadata;
+  const enc = new TextEncoder();
   let json = JSON.stringify(header);
-  json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
-  const hBuf = Buffer.from(json, 'utf8');
-  const lenBuf = Buffer.alloc(8);
-  lenBuf.writeBigUInt64LE(BigInt(hBuf.length));
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${Date.now()}`);
-  const fh = await open(tmp, 'w');
-  try {
-    await fh.write(lenBuf);
-    await fh.write(hBuf);
-    for (const name of names) {
+  json += ' '.repeat((8 - (enc.encode(json).byteLength % 8)) % 8);
+  const hBuf = enc.encode(json);
+  const lenBuf = new Uint8Array(8);
+  new DataView(lenBuf.buffer).setBigUint64(0, BigInt(hBuf.byteLength), true);
+  return [
+    lenBuf,
+    hBuf,
+    ...names.map((name) => {
       const d = map.get(name)!.data;
-      await fh.write(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
-    }
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
+      return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+    }),
+  ];
 }
 
-/** The safetensors files of a model directory: `model.safetensors` or the shards of its index. */
-export async function modelWeightFiles(
-  dir: string,
+/** The safetensors files of a model: `model.safetensors` or the shards of its index. */
+export async function modelWeightFilesFrom(
+  src: ModelSource,
 ): Promise<{ files: string[]; index?: Record<string, string> }> {
-  const single = join(dir, 'model.safetensors');
-  const indexPath = join(dir, 'model.safetensors.index.json');
-  const exists = async (p: string) =>
-    stat(p).then(
-      () => true,
-      () => false,
-    );
-  if (await exists(indexPath)) {
+  const indexFile = 'model.safetensors.index.json';
+  const text = await src.read(indexFile);
+  if (text !== undefined) {
     let idx: { weight_map?: Record<string, string> };
     try {
-      idx = JSON.parse(await readFile(indexPath, 'utf8')) as typeof idx;
+      idx = JSON.parse(new TextDecoder().decode(text)) as typeof idx;
     } catch (err) {
-      throw new Error(`${indexPath}: not valid JSON (${(err as Error).message})`);
+      throw new Error(`${src.where(indexFile)}: not valid JSON (${(err as Error).message})`);
     }
     if (!idx.weight_map || typeof idx.weight_map !== 'object')
-      throw new Error(`${indexPath}: missing field 'weight_map'`);
-    const files = [...new Set(Object.values(idx.weight_map))].map((f) => join(dir, f));
-    return { files, index: idx.weight_map };
+      throw new Error(`${src.where(indexFile)}: missing field 'weight_map'`);
+    return { files: [...new Set(Object.values(idx.weight_map))], index: idx.weight_map };
   }
-  if (await exists(single)) return { files: [single] };
+  if ((await src.size('model.safetensors')) !== undefined) return { files: ['model.safetensors'] };
   throw new Error(
-    `${dir}: no model.safetensors or model.safetensors.index.json (only safetensors weights are supported)`,
+    `${src.name}: no model.safetensors or model.safetensors.index.json (only safetensors weights are supported)`,
   );
-}
-
-/** `value` as indented JSON, written atomically (core-logprob's one atomic writer). */
-export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  await writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
 }

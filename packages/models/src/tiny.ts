@@ -1,13 +1,14 @@
-import { fileURLToPath } from 'node:url';
-
 /**
- * Directory of the built-in tiny model (config.json, model.safetensors, tokenizer.json,
- * tokenizer_config.json), shipped with this package and made by tools/make-tiny-model.ts
- * from the corpus in tiny/corpus.txt.
+ * The files of the built-in tiny model (in this package's `tiny/` directory): a browser page
+ * serves them and loads the model with `loadModelFromUrl` / `HfTokenizer.fromSource(urlSource(…))`;
+ * in Node, `tinyModelDir()` from `@alignjs/models/node` is their directory.
  */
-export function tinyModelDir(): string {
-  return fileURLToPath(new URL('../tiny/', import.meta.url));
-}
+export const TINY_MODEL_FILES: readonly string[] = Object.freeze([
+  'config.json',
+  'model.safetensors',
+  'tokenizer.json',
+  'tokenizer_config.json',
+]);
 
 /**
  * The words of the tiny model's corpus: prompts ask about a subject, answers describe it

@@ -1,11 +1,11 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { tinyModelDir } from './tiny.js';
+import { loadTokenizer, tinyModelDir } from './node.js';
 import { HfTokenizer } from './tokenizer.js';
 
 describe('tokenizer of the built-in tiny model', () => {
   it('round-trips text, keeps special tokens whole and knows its special ids', async () => {
-    const tok = await HfTokenizer.fromDir(tinyModelDir());
+    const tok = await loadTokenizer(tinyModelDir());
     for (const text of [
       'The cat is happy.',
       'It is warm and kind. I think the river is very dull.',
@@ -27,7 +27,7 @@ describe('tokenizer of the built-in tiny model', () => {
   });
 
   it('renders the chat template exactly as written by hand', async () => {
-    const tok = await HfTokenizer.fromDir(tinyModelDir());
+    const tok = await loadTokenizer(tinyModelDir());
     const messages = [
       { role: 'user', content: 'Tell me about the cat.' },
       { role: 'assistant', content: 'The cat is happy.' },
@@ -56,8 +56,8 @@ describe('tokenizer of the built-in tiny model', () => {
     expect(() => tok.applyChatTemplate([{ role: 'user', content: 'x' }])).toThrow(
       /no chat_template/,
     );
-    await expect(HfTokenizer.fromDir('/nonexistent-dir')).rejects.toThrow(
-      /nonexistent-dir\/tokenizer.json: cannot read/,
+    await expect(loadTokenizer('/nonexistent-dir')).rejects.toThrow(
+      /nonexistent-dir\/tokenizer.json: not found/,
     );
   });
 });
@@ -85,7 +85,7 @@ describe('chat templates from files (transformers 5 layout)', () => {
       { 'chat_template.jinja': T('file'), 'additional_chat_templates/tool_use.jinja': T('tool') },
       { chat_template: T('config') },
     );
-    const tok = await HfTokenizer.fromDir(dir);
+    const tok = await loadTokenizer(dir);
     expect(tok.applyChatTemplate(msgs, { addGenerationPrompt: true })).toBe(
       '[file:user]hi[file:go]',
     );
@@ -97,9 +97,9 @@ describe('chat templates from files (transformers 5 layout)', () => {
   });
 
   it("the config's string or list form without files; several templates and no default is an error", async () => {
-    const one = await HfTokenizer.fromDir(await dirWith({}, { chat_template: T('config') }));
+    const one = await loadTokenizer(await dirWith({}, { chat_template: T('config') }));
     expect(one.applyChatTemplate(msgs)).toBe('[config:user]hi');
-    const list = await HfTokenizer.fromDir(
+    const list = await loadTokenizer(
       await dirWith(
         {},
         {
@@ -114,9 +114,9 @@ describe('chat templates from files (transformers 5 layout)', () => {
     expect(() => list.applyChatTemplate(msgs)).toThrow(
       /several chat templates and no default; name one of: a, b/,
     );
-    const none = await HfTokenizer.fromDir(await dirWith({}, {}));
+    const none = await loadTokenizer(await dirWith({}, {}));
     expect(() => none.applyChatTemplate(msgs)).toThrow(/no chat_template \(chat_template\.jinja/);
-    await expect(HfTokenizer.fromDir(await dirWith({}, { chat_template: 7 }))).rejects.toThrow(
+    await expect(loadTokenizer(await dirWith({}, { chat_template: 7 }))).rejects.toThrow(
       /field 'chat_template' must be a string or a list of \{name, template\}, got 7/,
     );
   });

@@ -1,7 +1,6 @@
-import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
+import { type ModelSource, readJson, readText } from './source.js';
 
 /** A chat message as Hugging Face chat templates take it. */
 export interface ChatMessage {
@@ -103,27 +102,16 @@ export class HfTokenizer {
 
   /**
    * Reads `tokenizer.json`, `tokenizer_config.json` (if present) and the chat templates from a
-   * model directory. As transformers 5: `chat_template.jinja` (the default template) and
-   * `additional_chat_templates/<name>.jinja` take priority over `chat_template` in the config.
+   * model source (a URL, files in memory; a directory: `loadTokenizer(dir)` in
+   * `@alignjs/models/node`). As transformers 5: `chat_template.jinja` (the default template)
+   * and `additional_chat_templates/<name>.jinja` take priority over `chat_template` in the config.
    */
-  static async fromDir(dir: string): Promise<HfTokenizer> {
-    const read = async (name: string, required: boolean): Promise<unknown> => {
-      const path = join(dir, name);
-      let text: string;
-      try {
-        text = await readFile(path, 'utf8');
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !required) return {};
-        throw new Error(`${path}: cannot read (${(err as Error).message})`);
-      }
-      try {
-        return JSON.parse(text);
-      } catch (err) {
-        throw new Error(`${path}: not valid JSON (${(err as Error).message})`);
-      }
-    };
-    const config = (await read('tokenizer_config.json', false)) as Record<string, unknown>;
-    const files = await chatTemplateFiles(dir);
+  static async fromSource(src: ModelSource): Promise<HfTokenizer> {
+    const config = ((await readJson(src, 'tokenizer_config.json', false)) ?? {}) as Record<
+      string,
+      unknown
+    >;
+    const files = await chatTemplateFiles(src);
     const names = Object.keys(files);
     const chatTemplate =
       names.length === 0
@@ -131,7 +119,7 @@ export class HfTokenizer {
         : names.length === 1 && names[0] === 'default'
           ? files.default
           : names.map((name) => ({ name, template: files[name]! }));
-    return HfTokenizer.fromJson(await read('tokenizer.json', true), {
+    return HfTokenizer.fromJson(await readJson(src, 'tokenizer.json'), {
       ...config,
       ...(chatTemplate !== undefined ? { chat_template: chatTemplate } : {}),
     });
@@ -173,20 +161,14 @@ export class HfTokenizer {
   }
 }
 
-/** `chat_template.jinja` (as `default`) and `additional_chat_templates/*.jinja` of a directory. */
-async function chatTemplateFiles(dir: string): Promise<Record<string, string>> {
+/** `chat_template.jinja` (as `default`) and `additional_chat_templates/*.jinja` of a source. */
+async function chatTemplateFiles(src: ModelSource): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  const readIf = async (path: string) =>
-    readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return undefined;
-      throw new Error(`${path}: cannot read (${err.message})`);
-    });
-  const main = await readIf(join(dir, 'chat_template.jinja'));
+  const main = await readText(src, 'chat_template.jinja');
   if (main !== undefined) out.default = main;
-  const extra = join(dir, 'additional_chat_templates');
-  const names = await readdir(extra).catch(() => [] as string[]);
+  const names = await src.list('additional_chat_templates');
   for (const f of names.filter((n) => n.endsWith('.jinja')).sort()) {
-    const text = await readIf(join(extra, f));
+    const text = await readText(src, `additional_chat_templates/${f}`);
     if (text !== undefined) out[f.slice(0, -'.jinja'.length)] = text;
   }
   return out;

@@ -6,7 +6,7 @@
 import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '@alignjs/core-logprob/cache';
-import { loadSafetensors, saveSafetensors } from '@alignjs/models';
+import { loadSafetensors, saveSafetensors } from '@alignjs/models/node';
 import type { Optimizer } from './optim.js';
 
 /** Writes a directory atomically: `write(tmp)` fills a temp directory, then it replaces `dir`. */

@@ -111,6 +111,13 @@ export function stringField(
   return v as string;
 }
 
+/** TRL's `max_length`: 1024 by default, `null` for no limit. */
+function maxLengthOf(r: ConfigReader, obj: Record<string, unknown>): number | null {
+  if (obj.maxLength !== null) return r.number('maxLength', 1024, { min: 2, integer: true });
+  r.mark('maxLength');
+  return null;
+}
+
 /** Parses and validates a training config (from YAML/JSON or code); errors name the field. */
 export function parseTrainConfig(
   raw: unknown,
@@ -151,10 +158,7 @@ export function parseTrainConfig(
     evalSteps: r.number('evalSteps', 0, { min: 0, integer: true }),
     saveSteps: r.number('saveSteps', 0, { min: 0, integer: true }),
     saveTotalLimit: r.number('saveTotalLimit', 0, { min: 0, integer: true }),
-    maxLength:
-      obj.maxLength === null
-        ? (r.mark('maxLength'), null)
-        : r.number('maxLength', 1024, { min: 2, integer: true }),
+    maxLength: maxLengthOf(r, obj),
     maxPromptLength: r.optionalNumber('maxPromptLength', { min: 1, integer: true }),
     truncationMode: r.oneOf('truncationMode', 'keep_start', ['keep_start', 'keep_end'] as const),
     rewardModule: str('rewardModule', false),

@@ -8,7 +8,6 @@
  * - multi-response `{prompt, completions: [...], scores: [...]}` (UltraFeedback-style)
  * Every record is validated before training; errors name the file, line and field.
  */
-import { readFile } from 'node:fs/promises';
 import { type FeedbackKind, parseJsonRecords, RecordError } from '@alignjs/core-logprob';
 import type { ChatMessage } from '@alignjs/models';
 
@@ -285,16 +284,6 @@ export function parseDataset(text: string, path: string, range?: [number, number
   return { path, kind, examples };
 }
 
-export async function loadDataset(path: string, range?: [number, number]): Promise<Dataset> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw new Error(`${path}: cannot read the dataset (${(err as Error).message})`);
-  }
-  return parseDataset(text, path, range);
-}
-
 /** Checks that an objective accepts the dataset's kind; the error says which needs what. */
 export function checkKind(
   dataset: Dataset,
@@ -316,13 +305,7 @@ export function checkKind(
  * Prompts for online training: JSONL or a JSON array of records with a `prompt` (string or
  * conversation); other fields are ignored, so any of the datasets above also works.
  */
-export async function loadPrompts(path: string): Promise<{ line: number; prompt: Text }[]> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw new Error(`${path}: cannot read the prompts (${(err as Error).message})`);
-  }
+export function parsePrompts(text: string, path: string): { line: number; prompt: Text }[] {
   const raws = jsonRecords(text, path);
   if (!raws.length) throw new DataError(path, 1, undefined, 'the file has no records');
   return raws.map(([r, line]) => {

@@ -1,12 +1,13 @@
-export * from './checkpoint.js';
+/**
+ * `@alignjs/trainer`, browser-safe: config parsing, data parsing, TRL 1.13 tokenization, the
+ * optimizer loop, optimizers and rewards. The `Trainer` and everything that touches files is
+ * in `@alignjs/trainer/node`.
+ */
 export * from './config.js';
 export * from './data.js';
-export * from './log.js';
+export type { Logger, StepRecord } from './log.js';
 export * from './loop.js';
 export * from './optim.js';
-export * from './reference.js';
 export * from './report.js';
-export * from './reward-model.js';
 export * from './rewards.js';
 export * from './tokenize.js';
-export * from './trainer.js';

@@ -6,7 +6,7 @@
 import { cp, mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { addLora, loadModel, saveModel, tinyModelDir } from '@alignjs/models';
+import { addLora, loadModel, saveModel, tinyModelDir } from '@alignjs/models/node';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { parseTrainConfig } from './config.js';

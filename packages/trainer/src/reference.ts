@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { buildBatch, sequenceLogprobs, type TokenExample, toTensors } from '@alignjs/core-logprob';
-import type { CausalLM } from '@alignjs/models';
+import type { CausalLM } from '@alignjs/models/node';
 import * as tf from '@tensorflow/tfjs-core';
 
 /**

@@ -20,6 +20,7 @@ import {
   HfTokenizer,
   isIgnorableBuffer,
   loadModel,
+  loadTokenizer,
   modelWeightFiles,
   parameterShapes,
   parseModelConfig,
@@ -29,7 +30,7 @@ import {
   stateDict,
   tinyModelDir,
   writeJsonAtomic,
-} from '@alignjs/models';
+} from '@alignjs/models/node';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   pruneCheckpoints,
@@ -42,7 +43,8 @@ import {
   writeTrainerState,
 } from './checkpoint.js';
 import { checkResumeConfig, stringField } from './config.js';
-import { checkKind, loadDataset } from './data.js';
+import { checkKind } from './data.js';
+import { loadDataset } from './data-files.js';
 import { type Logger, makeLogger, type StepRecord } from './log.js';
 import { type LoopState, loopSettings, runLoop } from './loop.js';
 import { AdamW, type Schedule } from './optim.js';
@@ -161,7 +163,7 @@ export async function rewardFnFromModel(
   dir: string,
 ): Promise<{ reward: RewardFn; dispose: () => void }> {
   const rm = await RewardModel.load(resolve(dir));
-  const tok = await HfTokenizer.fromDir(resolve(dir));
+  const tok = await loadTokenizer(resolve(dir));
   const memo = new Map<string, number>();
   const reward: RewardFn = (prompt, response) => {
     const key = `${prompt}\u0000${response}`;
@@ -264,7 +266,7 @@ export async function trainRewardModel(
   await initBackend();
   const log = options.logger ?? makeLogger(join(c.output, 'metrics.jsonl'));
   const dir = c.model === 'builtin:tiny' ? tinyModelDir() : resolve(c.model);
-  const tok = await HfTokenizer.fromDir(dir);
+  const tok = await loadTokenizer(dir);
   const ds = await loadDataset(resolve(c.train));
   checkKind(ds, 'train-rm', ['pairwise']);
   // TRL 1.13's RewardTrainer tokenizes as its DPOTrainer does and drops (does not truncate)

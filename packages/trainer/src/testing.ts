@@ -2,7 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { computeLoss, logSigmoid, type Objective } from '@alignjs/core-logprob';
-import { TINY_TASK_WORDS } from '@alignjs/models';
+import { TINY_TASK_WORDS } from '@alignjs/models/node';
 import * as tf from '@tensorflow/tfjs-core';
 
 /** Small datasets of every kind, written to a temp directory; returns their paths. */

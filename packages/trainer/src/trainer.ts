@@ -26,15 +26,16 @@ import {
   addLora,
   type CausalLM,
   generate,
-  HfTokenizer,
+  type HfTokenizer,
   loadLora,
   loadModel,
   loadSafetensors,
+  loadTokenizer,
   saveLora,
   saveModel,
   saveSafetensors,
   tinyModelDir,
-} from '@alignjs/models';
+} from '@alignjs/models/node';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   pruneCheckpoints,
@@ -47,7 +48,8 @@ import {
   writeTrainerState,
 } from './checkpoint.js';
 import { checkResumeConfig, type TrainConfig } from './config.js';
-import { checkKind, type Dataset, loadDataset, loadPrompts } from './data.js';
+import { checkKind, type Dataset } from './data.js';
+import { loadDataset, loadPrompts } from './data-files.js';
 import { type Logger, makeLogger, type StepRecord } from './log.js';
 import {
   type LoopHooks,
@@ -203,7 +205,7 @@ export class Trainer {
       this.disposeReward = rm.dispose;
     }
     const dir = this.modelDir();
-    this.tokenizer = await HfTokenizer.fromDir(dir);
+    this.tokenizer = await loadTokenizer(dir);
     this.policy = await loadModel(dir);
     if (needs.reference) {
       if (c.reference) this.reference = await loadModel(resolve(c.reference), { trainable: false });

@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { planLayout } from '@alignjs/core-logprob';
-import { HfTokenizer } from '@alignjs/models';
+import { HfTokenizer, loadTokenizer } from '@alignjs/models/node';
 import { describe, expect, it } from 'vitest';
 import { parseDataset } from './data.js';
 import { tokenizeDataset } from './tokenize.js';
@@ -63,7 +63,7 @@ describe("tokenization equals TRL 1.13's DPO/KTO preprocessing", () => {
         ['max24', 24],
       ] as const) {
         it(`${name}, ${kind} rows, max_length ${maxLength} (keep_start): prompt/chosen/rejected ids and dropped rows`, async () => {
-          const tok = await HfTokenizer.fromDir(join(DIR, name));
+          const tok = await loadTokenizer(join(DIR, name));
           const want = t.results[`${kind}/${label}`]!;
           const ds = parseDataset(jsonl(t.rows[kind]!), `${name}.jsonl`);
           const got = tokenizeDataset(ds, tok, { maxLength, truncationMode: 'keep_start' });
@@ -81,7 +81,7 @@ describe("tokenization equals TRL 1.13's DPO/KTO preprocessing", () => {
         });
       }
       it(`${name}, ${kind} rows: KTO's prompt/completion ids and its KL pairs (completion i − 1)`, async () => {
-        const tok = await HfTokenizer.fromDir(join(DIR, name));
+        const tok = await loadTokenizer(join(DIR, name));
         const want = t.results[`${kind}/kto`]!;
         const ds = parseDataset(jsonl(want.rows!), `${name}-kto.jsonl`);
         const got = tokenizeDataset(ds, tok, { maxLength: 1024 });

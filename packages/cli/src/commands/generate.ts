@@ -1,6 +1,6 @@
 /** `alignjs generate`: AlpacaEval-style model outputs for a list of instructions. */
 import { generateOutputs, readInstructions, writeModelOutputs } from '@alignjs/eval';
-import { makeLogger } from '@alignjs/trainer';
+import { makeLogger } from '@alignjs/trainer/node';
 import type { Args } from '../args.js';
 import { loadModelFlag } from './model.js';
 

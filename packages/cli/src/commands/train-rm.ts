@@ -1,5 +1,5 @@
 /** `alignjs train-rm --config FILE [--resume DIR]`: a Bradley–Terry reward model. */
-import { parseRewardTrainConfig, trainRewardModel } from '@alignjs/trainer';
+import { parseRewardTrainConfig, trainRewardModel } from '@alignjs/trainer/node';
 import type { Args } from '../args.js';
 import { readRawConfig } from '../config-file.js';
 

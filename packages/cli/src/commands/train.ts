@@ -1,7 +1,7 @@
 /** `alignjs train --config FILE [--resume DIR]`: a training run from a YAML/JSON config. */
 import { join, resolve } from 'node:path';
 import { textTable } from '@alignjs/report';
-import { summaryRows, Trainer } from '@alignjs/trainer';
+import { summaryRows, Trainer } from '@alignjs/trainer/node';
 import type { Args } from '../args.js';
 import { readConfigFile } from '../config-file.js';
 import { loadRewardModule } from '../reward-module.js';
