@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""TRL 1.13's DPOTrainer step, timed the way bench/shipped-step.ts times ours.
+
+Same architecture (random weights, or the built-in tiny model's own), the same batch
+(`pairs` pairs, prompt 8 tokens + response to `seq` tokens per row), AdamW, lr 1e-5, one
+optimizer step per batch; the median over `steps` steps after one warm-up, timed between
+TrainerCallback.on_step_begin and on_step_end. Already-tokenized rows go straight to the
+collator (the tokenization is not timed on either side). Prints one JSON line:
+{"seconds", "tokens_per_s", "peak_rss_mb", "torch", "trl", "threads", "bf16"}.
+
+  .venv-refs/bin/python bench/trl_step.py --shape gpt2-mini --pairs 2 --seq 64 --steps 6 --threads 1 [--bf16]
+"""
+import argparse
+import json
+import os
+import resource
+import statistics
+import tempfile
+import time
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--shape", choices=["tiny", "gpt2-mini"], required=True)
+ap.add_argument("--pairs", type=int, required=True)
+ap.add_argument("--seq", type=int, required=True)
+ap.add_argument("--steps", type=int, default=6)
+ap.add_argument("--threads", type=int, default=1)
+ap.add_argument("--bf16", action="store_true")
+ap.add_argument("--tiny-dir", default=os.path.join(os.path.dirname(__file__), "..", "packages", "models", "tiny"))
+a = ap.parse_args()
+
+import torch  # noqa: E402
+
+torch.set_num_threads(a.threads)
+import trl  # noqa: E402
+from datasets import Dataset  # noqa: E402
+from transformers import AutoModelForCausalLM, GPT2Config, TrainerCallback  # noqa: E402
+from trl import DPOConfig, DPOTrainer  # noqa: E402
+
+torch.manual_seed(0)
+if a.shape == "tiny":
+    model = AutoModelForCausalLM.from_pretrained(a.tiny_dir, dtype=torch.float32)
+else:
+    cfg = GPT2Config(vocab_size=8192, n_positions=1024, n_embd=256, n_layer=4, n_head=4)
+    model = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
+V = model.config.vocab_size
+g = torch.Generator().manual_seed(1)
+P = 8
+rows = [
+    {
+        "prompt_ids": torch.randint(0, V, (P,), generator=g).tolist(),
+        "chosen_ids": torch.randint(0, V, (a.seq - P,), generator=g).tolist(),
+        "rejected_ids": torch.randint(0, V, (a.seq - P,), generator=g).tolist(),
+    }
+    for _ in range(a.pairs)
+]
+
+
+class Pretokenized(DPOTrainer):
+    def _prepare_dataset(self, dataset, *args, **kwargs):
+        return dataset
+
+
+class Timer(TrainerCallback):
+    def __init__(self):
+        self.t0 = 0.0
+        self.times = []
+
+    def on_step_begin(self, args, state, control, **kw):
+        self.t0 = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kw):
+        self.times.append(time.perf_counter() - self.t0)
+
+
+timer = Timer()
+out = tempfile.mkdtemp()
+args = DPOConfig(
+    output_dir=out, report_to=[], use_cpu=True, bf16=a.bf16, gradient_checkpointing=False,
+    per_device_train_batch_size=a.pairs, max_steps=1 + a.steps, learning_rate=1e-5,
+    logging_steps=10_000, save_strategy="no", dataloader_num_workers=0, max_length=a.seq,
+    disable_tqdm=True,
+)
+from transformers import PreTrainedTokenizerFast  # noqa: E402
+from tokenizers import Tokenizer, models  # noqa: E402
+
+tok = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel({"<pad>": 0}, unk_token="<pad>")),
+                              pad_token="<pad>", eos_token="<pad>")
+import copy  # noqa: E402
+
+# the reference: a frozen copy of the starting model (TRL would reload it from the model's path)
+tr = Pretokenized(model=model, ref_model=copy.deepcopy(model).eval(), args=args, train_dataset=Dataset.from_list(rows * (1 + a.steps)),
+                  processing_class=tok, callbacks=[timer])
+tr.train()
+sec = statistics.median(timer.times[1:])
+print(json.dumps({
+    "seconds": sec,
+    "tokens_per_s": 2 * a.pairs * a.seq / sec,
+    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "torch": torch.__version__, "trl": trl.__version__, "threads": a.threads, "bf16": a.bf16,
+}))
