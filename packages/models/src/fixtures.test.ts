@@ -4,6 +4,7 @@ import { tokenLogprobs } from '@alignjs/core-logprob';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { loadModel } from './node.js';
+import { maxRelLogitError } from './test-util.js';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures');
 
@@ -27,17 +28,7 @@ describe.each(['gpt2', 'llama', 'qwen2'])('%s matches the PyTorch reference', (a
     const mask = tf.tensor2d(exp.attentionMask, undefined, 'int32');
     const logits = model.call(ids, mask);
     const got = logits.arraySync();
-    let maxRel = 0;
-    exp.inputIds.forEach((row, b) => {
-      row.forEach((_, t) => {
-        if (!exp.attentionMask[b]![t]) return;
-        const e = exp.logits[b]![t]!;
-        const scale = Math.max(...e.map(Math.abs));
-        e.forEach((v, k) => {
-          maxRel = Math.max(maxRel, Math.abs(got[b]![t]![k]! - v) / scale);
-        });
-      });
-    });
+    const maxRel = maxRelLogitError(got, exp.logits, exp.attentionMask);
     expect(maxRel).toBeLessThan(1e-4);
     const lp = tokenLogprobs(logits, ids, mask).arraySync();
     exp.tokenLogps.forEach((row, b) => {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { loadLora, loadModel } from './node.js';
+import { maxRelLogitError } from './test-util.js';
 
 const FIX = join(import.meta.dirname, '..', 'fixtures');
 const golden = JSON.parse(readFileSync(join(FIX, 'peft-rslora', 'expected.json'), 'utf8')) as {
@@ -26,17 +27,7 @@ async function worstWith(adapterDir: string): Promise<number> {
   const mask = tf.tensor2d(golden.attentionMask, undefined, 'int32');
   const logits = model.call(ids, mask);
   const got = logits.arraySync();
-  let worst = 0;
-  golden.inputIds.forEach((row, b) => {
-    row.forEach((_, t) => {
-      if (!golden.attentionMask[b]![t]) return;
-      const e = golden.logits[b]![t]!;
-      const scale = Math.max(...e.map(Math.abs));
-      e.forEach((v, k) => {
-        worst = Math.max(worst, Math.abs(got[b]![t]![k]! - v) / scale);
-      });
-    });
-  });
+  const worst = maxRelLogitError(got, golden.logits, golden.attentionMask);
   tf.dispose([ids, mask, logits]);
   model.dispose();
   return worst;

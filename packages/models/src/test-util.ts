@@ -34,3 +34,21 @@ export function randomConfigs(): Record<string, ModelConfig> {
     }),
   };
 }
+
+/**
+ * The largest |got − want| over the real positions (mask 1) of `[B, T, V]` logits, relative
+ * to each position's largest |want| — how every golden-logit test compares.
+ */
+export function maxRelLogitError(got: number[][][], want: number[][][], mask: number[][]): number {
+  let worst = 0;
+  want.forEach((row, b) => {
+    row.forEach((e, t) => {
+      if (!mask[b]![t]) return;
+      const scale = Math.max(...e.map(Math.abs));
+      e.forEach((v, k) => {
+        worst = Math.max(worst, Math.abs(got[b]![t]![k]! - v) / scale);
+      });
+    });
+  });
+  return worst;
+}
