@@ -21,8 +21,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const PACKAGES = ['core-logprob', 'models', 'report', 'trainer', 'loss-dpo', 'loss-rao'];
 let tgz = '';
+// the consumers install the wasm backend only: their processes use it whatever this run uses
 const run = (cmd: string, args: string[], cwd: string) =>
   execFileSync(cmd, args, {
+    env: { ...process.env, ALIGNJS_BACKEND: 'wasm' },
     cwd,
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
