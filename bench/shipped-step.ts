@@ -207,8 +207,8 @@ architecture and batch, pre-tokenized rows, AdamW, one step per batch), median o
 number of steps after a warm-up; bf16 is TRL's default (CPU autocast). "our time ÷ TRL fp32"
 > 1 means we are slower. Our RSS is the bench process's peak so far (it runs every case).
 `;
-  await writeSection('shipped-step', md);
-  await recordResult('shipped-step', { backend: info.backend, cases: json });
+  await writeSection(`shipped-step-${info.backend}`, md);
+  await recordResult(`shipped-step-${info.backend}`, { backend: info.backend, cases: json });
 }
 
 await main();

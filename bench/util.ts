@@ -32,7 +32,13 @@ export async function recordResult(name: string, value: unknown): Promise<void> 
   await writeFileAtomic(RESULTS, `${JSON.stringify(all, null, 2)}\n`);
 }
 
-const SECTIONS = ['shipped-step', 'logprobs', 'forward', 'train-step'];
+const SECTIONS = [
+  'shipped-step-tensorflow',
+  'shipped-step-wasm',
+  'logprobs',
+  'forward',
+  'train-step',
+];
 const MD = join(dirname(fileURLToPath(import.meta.url)), 'results.md');
 
 /**
