@@ -28,7 +28,7 @@ import {
   splitPairwise,
   toTensors,
 } from '@alignjs/core-logprob';
-import { JudgeClient } from '@alignjs/eval';
+import { JudgeClient } from '@alignjs/eval/node';
 import {
   CausalLM,
   loadModel,

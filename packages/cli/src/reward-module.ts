@@ -1,6 +1,6 @@
 /** Reward sources the CLI loads for a run: a user's JS module, or a trained reward model as a judge. */
 import { pathToFileURL } from 'node:url';
-import { type PreferenceFn, scoreJudge } from '@alignjs/eval';
+import { type PreferenceFn, scoreJudge } from '@alignjs/eval/node';
 import { type RewardFn, rewardFnFromModel } from '@alignjs/trainer/node';
 
 /** Imports a user's reward module: `export function reward(prompt, response)` or a default export. */

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expectClose } from '@alignjs/core-logprob/testing';
-import { lengthControlledWinRate } from '@alignjs/eval';
+import { lengthControlledWinRate } from '@alignjs/eval/node';
 import { makeLogger, NonFiniteError, type TrainConfig, Trainer } from '@alignjs/trainer/node';
 import { writeTestData } from '@alignjs/trainer/testing';
 import * as tf from '@tensorflow/tfjs-core';
@@ -285,7 +285,7 @@ describe('reward models', () => {
     rm.dispose();
     // The same reward model as a local judge (no server).
     const { rewardModelJudge } = await import('./reward-module.js');
-    const { annotateLocal } = await import('@alignjs/eval');
+    const { annotateLocal } = await import('@alignjs/eval/node');
     const j = await rewardModelJudge(final);
     const ann = await annotateLocal(
       {
@@ -483,7 +483,7 @@ describe('harness through the CLI', () => {
       expect.arrayContaining(['alias', 'acc,none', 'acc_stderr,none', 'acc_norm,none']),
     );
     expect(r['n-samples'].arc_easy).toEqual({ original: 3, effective: 3 });
-    const { isInstalled } = await import('@alignjs/eval');
+    const { isInstalled } = await import('@alignjs/eval/node');
     if (!isInstalled('lm_eval'))
       await expect(
         main(['harness', '--external', 'lm_eval', '--task', 'arc_easy', '--output', dir]),

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { liblinearL1Logistic } from './liblinear.js';
 import {
   LC_CS,
   type LcAnnotation,
@@ -12,8 +13,7 @@ import {
   l1LogisticFit,
   lengthControlledWinRate,
   parseDfGamed,
-} from './lc-fit.js';
-import { liblinearL1Logistic } from './liblinear.js';
+} from './node.js';
 
 const dir = fileURLToPath(new URL('../../../../shared/data/alpaca-lc/', import.meta.url));
 const dfGamedPath = `${dir}df_gamed.csv`;

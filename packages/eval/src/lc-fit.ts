@@ -22,7 +22,6 @@
  * fits run liblinear's own algorithm ({@link liblinearL1Logistic}), not just any accurate
  * solver ({@link l1LogisticFit}, the exact optimum, is kept for checks).
  */
-import { readFileSync } from 'node:fs';
 import { type WinRate, winRate } from './alpaca.js';
 import { LIBLINEAR_SEEDS_123, type LiblinearRow, liblinearL1Logistic } from './liblinear.js';
 import { mean, sigmoid, standardError, stdev } from './stats.js';
@@ -273,21 +272,18 @@ export function chooseC(
  * AlpacaEval's `get_length_controlled_winrate(annotations, glm_name)` on its 0–100 scale:
  * the raw win rate and standard error with the length-controlled win rate, its standard
  * error, the fitted weights (named as AlpacaEval's formula terms) and the CV-chosen C.
- * `dfGamed` is AlpacaEval's `df_gamed.csv` (a path, or rows from {@link parseDfGamed}); row i
- * of `annotations` is instruction i of it. A model compared with itself gives 50 without a fit.
+ * `dfGamed` is AlpacaEval's `df_gamed.csv` as rows from {@link parseDfGamed} (`@alignjs/eval/node`'s
+ * version also takes its path); row i of `annotations` is instruction i of it. A model compared with itself gives 50 without a fit.
  */
 export function lengthControlledWinRate(
   annotations: readonly LcAnnotation[],
-  options: { dfGamed: string | readonly DfGamedRow[]; glm?: LcGlm },
+  options: { dfGamed: readonly DfGamedRow[]; glm?: LcGlm },
 ): LcResult {
   const glm = options.glm ?? 'length_controlled_v1';
   const spec = GLMS[glm];
   if (!spec)
     throw new Error(`lengthControlledWinRate: unknown glm '${glm}' (known: ${LC_GLMS.join(', ')})`);
-  const gamed =
-    typeof options.dfGamed === 'string'
-      ? parseDfGamed(readFileSync(options.dfGamed, 'utf8'), options.dfGamed)
-      : options.dfGamed;
+  const gamed = options.dfGamed;
   const prefs = annotations.map((a) =>
     a.preference === null || a.preference === undefined ? Number.NaN : a.preference,
   );

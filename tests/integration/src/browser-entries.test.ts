@@ -2,9 +2,8 @@
  * The root entry of every browser-facing package bundles for the browser: esbuild with
  * `platform: 'browser'` resolves it with no Node built-in anywhere in its import graph
  * (an import of `fs`, `node:path`, … fails the bundle, naming the file that imports it). The Node-only I/O
- * lives under `/node` (`@alignjs/models/node`, `@alignjs/trainer/node`) and
- * `@alignjs/core-logprob/cache`; eval (judging over HTTP with a file cache, the
- * OpenAI-compatible server, external harnesses) and cli are Node packages, as their READMEs say.
+ * lives under `/node` (`@alignjs/models/node`, `@alignjs/trainer/node`, `@alignjs/eval/node`)
+ * and `@alignjs/core-logprob/cache`; only `@alignjs/cli`, the command-line program, is Node-only.
  */
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -16,6 +15,7 @@ const BROWSER = [
   'models',
   'report',
   'trainer',
+  'eval',
   'loss-dpo',
   'loss-una',
   'loss-rao',

@@ -1,5 +1,5 @@
 /** `alignjs generate`: AlpacaEval-style model outputs for a list of instructions. */
-import { generateOutputs, readInstructions, writeModelOutputs } from '@alignjs/eval';
+import { generateOutputs, readInstructions, writeModelOutputs } from '@alignjs/eval/node';
 import { makeLogger } from '@alignjs/trainer/node';
 import type { Args } from '../args.js';
 import { loadModelFlag } from './model.js';

@@ -1,6 +1,6 @@
 /** `alignjs harness`: benchmark tasks, built in or through lm-evaluation-harness / AlpacaEval. */
 import { writeFileAtomic } from '@alignjs/core-logprob/cache';
-import * as ev from '@alignjs/eval';
+import * as ev from '@alignjs/eval/node';
 import { textTable } from '@alignjs/report';
 import type { Args } from '../args.js';
 import { loadModelFlag } from './model.js';

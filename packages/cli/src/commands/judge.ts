@@ -1,6 +1,6 @@
 /** `alignjs judge`: AlpacaEval-style pairwise judging through an OpenAI-compatible judge. */
 import { join } from 'node:path';
-import * as ev from '@alignjs/eval';
+import * as ev from '@alignjs/eval/node';
 import { textTable } from '@alignjs/report';
 import type { Args } from '../args.js';
 

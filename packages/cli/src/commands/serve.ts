@@ -1,5 +1,5 @@
 /** `alignjs serve`: an OpenAI-compatible server for a local model. */
-import { serve } from '@alignjs/eval';
+import { serve } from '@alignjs/eval/node';
 import type { Args } from '../args.js';
 import { loadModelFlag } from './model.js';
 
