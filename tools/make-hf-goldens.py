@@ -55,6 +55,11 @@ CASES = {
                    rope_parameters={"rope_type": "default", "rope_theta": 1000000.0}, tie_word_embeddings=True), 12),
     # sliding_window 5 < 12 tokens: the window binds.
     "mistral": (dict(SMALL, model_type="mistral", num_key_value_heads=2, max_position_embeddings=64, sliding_window=5), 12),
+    # Gemma 2: weights large enough (initializer_range 0.15) that both tanh soft-caps bend the
+    # scores and logits; layer 0 slides (window 5), layer 1 is full attention.
+    "gemma2": (dict(SMALL, model_type="gemma2", num_attention_heads=2, num_key_value_heads=1, head_dim=16,
+                    query_pre_attn_scalar=16, sliding_window=5, attn_logit_softcapping=2.0,
+                    final_logit_softcapping=3.0, max_position_embeddings=64, initializer_range=0.15), 12),
 }
 
 

@@ -39,6 +39,7 @@ describe('checkpoints saved by transformers 5.17', () => {
       'qwen2/default',
       'qwen3/default',
       'mistral/default',
+      'gemma2/default',
     ])
       expect(kinds, k).toContain(k);
   });

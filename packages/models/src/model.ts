@@ -75,7 +75,7 @@ export class CausalLM implements ArchModel {
     let s = seed;
     for (const [name, shape] of parameterShapes(config)) {
       const init = /(ln_\d|ln_f|layernorm|norm)\.weight$/.test(name)
-        ? tf.ones(shape)
+        ? tf.fill(shape, architectureOf(config).normWeightInit ?? 1)
         : name.endsWith('.bias')
           ? tf.zeros(shape)
           : tf.randomNormal(shape, 0, std, 'float32', s++);
@@ -197,11 +197,10 @@ export class CausalLM implements ArchModel {
         tf.keep(l.v);
       }
       if (options.hiddenOnly) return tf.reshape(h, [B, T, this.config.hiddenSize]) as tf.Tensor3D;
-      return tf.reshape(matMulFast(h, this.head(), false, true), [
-        B,
-        T,
-        this.config.vocabSize,
-      ]) as tf.Tensor3D;
+      let out = matMulFast(h, this.head(), false, true);
+      const cap = this.config.finalLogitSoftcap;
+      if (cap !== undefined) out = tf.mul(tf.tanh(tf.div(out, cap)), cap) as tf.Tensor2D;
+      return tf.reshape(out, [B, T, this.config.vocabSize]) as tf.Tensor3D;
     });
     return wantCache ? { logits, cache: newCache } : { logits };
   }
@@ -241,7 +240,13 @@ export class CausalLM implements ArchModel {
     const rep = c.numHeads / c.numKvHeads;
     const S = kk.shape[2];
     const qg = rep === 1 ? q : tf.reshape(q, [B, c.numKvHeads, rep * T, c.headDim]);
-    let scores = tf.div(matMulFast(qg, kk, false, true), Math.sqrt(c.headDim));
+    const raw = matMulFast(qg, kk, false, true);
+    let scores =
+      c.attentionScale === undefined
+        ? tf.div(raw, Math.sqrt(c.headDim))
+        : tf.mul(raw, c.attentionScale);
+    if (c.attnLogitSoftcap !== undefined)
+      scores = tf.mul(tf.tanh(tf.div(scores, c.attnLogitSoftcap)), c.attnLogitSoftcap);
     scores =
       rep === 1
         ? tf.add(scores, bias)

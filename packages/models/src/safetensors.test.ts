@@ -101,7 +101,7 @@ describe('bad inputs give clear errors', () => {
 
   it('unknown model_type lists the supported ones; missing, unexpected and mis-shaped tensors are named', async () => {
     expect(() => parseModelConfig({ model_type: 'bert' }, 'x/config.json')).toThrow(
-      'x/config.json: model_type "bert" is not supported; supported: gpt2, llama, qwen2, mistral, qwen3',
+      'x/config.json: model_type "bert" is not supported; supported: gpt2, llama, qwen2, mistral, qwen3, gemma2',
     );
     const src = join(FIXTURES, 'llama');
     const dir = await tmp();

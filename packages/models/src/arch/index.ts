@@ -2,12 +2,13 @@
  * The architecture registry: Hugging Face `model_type` → the `arch/` module that runs it.
  * Adding an architecture is one module (see `types.ts`) plus one line here.
  */
+import { gemma2 } from './gemma2.js';
 import { gpt2 } from './gpt2.js';
 import { llama } from './llama.js';
 import { qwen3 } from './qwen3.js';
 import type { Architecture, ModelConfig } from './types.js';
 
-export const ARCHITECTURES: readonly Architecture[] = Object.freeze([gpt2, llama, qwen3]);
+export const ARCHITECTURES: readonly Architecture[] = Object.freeze([gpt2, llama, qwen3, gemma2]);
 
 const BY_TYPE = new Map(ARCHITECTURES.flatMap((a) => a.modelTypes.map((t) => [t, a] as const)));
 

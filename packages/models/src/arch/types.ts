@@ -36,6 +36,12 @@ export interface ModelConfig {
   layerTypes?: LayerType[];
   /** RMSNorm of each head's queries and keys before RoPE (Qwen3's q_norm/k_norm) */
   qkNorm?: boolean;
+  /** attention scores' scale (default 1/√headDim; Gemma: query_pre_attn_scalar^−½) */
+  attentionScale?: number;
+  /** tanh soft-capping of the attention scores, `cap·tanh(s/cap)` (Gemma 2) */
+  attnLogitSoftcap?: number;
+  /** tanh soft-capping of the final logits (Gemma 2) */
+  finalLogitSoftcap?: number;
   tieWordEmbeddings: boolean;
   /** biases on q/k/v projections (Qwen2; Llama's `attention_bias`) */
   qkvBias: boolean;
@@ -89,6 +95,8 @@ export interface Architecture {
   parseConfig(raw: Record<string, unknown>, path: string): ModelConfig;
   /** Hugging Face parameter names and shapes (the state_dict) */
   parameterShapes(c: ModelConfig): Map<string, number[]>;
+  /** initial value of norm weights in `CausalLM.random` (1; 0 where the norm scales by 1 + w) */
+  readonly normWeightInit?: number;
   /** checkpoint tensors that are buffers or tied copies, ignored on load */
   isIgnorableBuffer(name: string, c: ModelConfig): boolean;
   /** LoRA: the per-layer prefix, the linear modules of a layer, their weight layout */
