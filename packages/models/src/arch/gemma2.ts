@@ -8,8 +8,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { applyRope, embeddingLookup, geluNew, rmsNorm, ropeTables } from '../layers.js';
 import { num, tokenIds } from './fields.js';
+import { LLAMA_LINEAR_MODULES, layerTypesOf, projectionShapes } from './llama.js';
 import { parseRope } from './rope.js';
-import type { Architecture, LayerType, ModelConfig } from './types.js';
+import type { Architecture, ModelConfig } from './types.js';
 
 function softcap(c: Record<string, unknown>, path: string, field: string, fallback: number) {
   const v = c[field];
@@ -34,21 +35,9 @@ export const gemma2: Architecture = {
     const headDim = num(c, path, 'head_dim', 256);
     const maxPositions = num(c, path, 'max_position_embeddings', 8192);
     const window = c.sliding_window === null ? undefined : num(c, path, 'sliding_window', 4096);
-    const given = c.layer_types;
-    let layerTypes: LayerType[] = Array.from({ length: numLayers }, (_, i) =>
+    const layerTypes = layerTypesOf(c, path, numLayers, (i) =>
       (i + 1) % 2 ? 'sliding_attention' : 'full_attention',
     );
-    if (given !== undefined && given !== null) {
-      if (
-        !Array.isArray(given) ||
-        given.length !== numLayers ||
-        !given.every((t) => t === 'full_attention' || t === 'sliding_attention')
-      )
-        throw new Error(
-          `${path}: field 'layer_types' must list ${numLayers} of 'full_attention' | 'sliding_attention', got ${JSON.stringify(given)}`,
-        );
-      layerTypes = given as LayerType[];
-    }
     const sliding = window !== undefined && layerTypes.includes('sliding_attention');
     const attentionBias = c.attention_bias === true;
     return {
@@ -78,8 +67,6 @@ export const gemma2: Architecture = {
   parameterShapes(c) {
     const m = new Map<string, number[]>();
     const E = c.hiddenSize;
-    const q = c.numHeads * c.headDim;
-    const kv = c.numKvHeads * c.headDim;
     m.set('model.embed_tokens.weight', [c.vocabSize, E]);
     for (let i = 0; i < c.numLayers; i++) {
       const p = `model.layers.${i}.`;
@@ -90,19 +77,7 @@ export const gemma2: Architecture = {
         'post_feedforward_layernorm',
       ])
         m.set(`${p}${n}.weight`, [E]);
-      m.set(`${p}self_attn.q_proj.weight`, [q, E]);
-      m.set(`${p}self_attn.k_proj.weight`, [kv, E]);
-      m.set(`${p}self_attn.v_proj.weight`, [kv, E]);
-      m.set(`${p}self_attn.o_proj.weight`, [E, q]);
-      if (c.qkvBias) {
-        m.set(`${p}self_attn.q_proj.bias`, [q]);
-        m.set(`${p}self_attn.k_proj.bias`, [kv]);
-        m.set(`${p}self_attn.v_proj.bias`, [kv]);
-        m.set(`${p}self_attn.o_proj.bias`, [E]);
-      }
-      m.set(`${p}mlp.gate_proj.weight`, [c.intermediateSize, E]);
-      m.set(`${p}mlp.up_proj.weight`, [c.intermediateSize, E]);
-      m.set(`${p}mlp.down_proj.weight`, [E, c.intermediateSize]);
+      projectionShapes(m, p, c);
     }
     m.set('model.norm.weight', [E]);
     if (!c.tieWordEmbeddings) m.set('lm_head.weight', [c.vocabSize, E]);
@@ -113,19 +88,7 @@ export const gemma2: Architecture = {
     /embed_tokens\.embed_scale$/.test(name) ||
     (name === 'lm_head.weight' && c.tieWordEmbeddings),
   normWeightInit: 0,
-  linearModules: {
-    layerPrefix: 'model.layers',
-    modules: [
-      'self_attn.q_proj',
-      'self_attn.k_proj',
-      'self_attn.v_proj',
-      'self_attn.o_proj',
-      'mlp.gate_proj',
-      'mlp.up_proj',
-      'mlp.down_proj',
-    ],
-    layout: 'out_in',
-  },
+  linearModules: LLAMA_LINEAR_MODULES,
   headWeight: (c) => (c.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight'),
   hidden(m, { ids, positions, B, T, training }) {
     const c = m.config;

@@ -19,6 +19,62 @@ export interface LlamaVariant {
   defaultHeadDim?: number;
 }
 
+/** `layer_types` as transformers 5 writes it, or `fallback(i)` per layer when absent. */
+export function layerTypesOf(
+  c: Record<string, unknown>,
+  path: string,
+  numLayers: number,
+  fallback: (layer: number) => LayerType,
+): LayerType[] {
+  const given = c.layer_types;
+  if (given === undefined || given === null)
+    return Array.from({ length: numLayers }, (_, i) => fallback(i));
+  if (
+    !Array.isArray(given) ||
+    given.length !== numLayers ||
+    !given.every((t) => t === 'full_attention' || t === 'sliding_attention')
+  )
+    throw new Error(
+      `${path}: field 'layer_types' must list ${numLayers} of 'full_attention' | 'sliding_attention', got ${JSON.stringify(given)}`,
+    );
+  return given as LayerType[];
+}
+
+/** The q/k/v/o projections (with their biases) and the gated MLP of layer prefix `p`. */
+export function projectionShapes(m: Map<string, number[]>, p: string, c: ModelConfig): void {
+  const E = c.hiddenSize;
+  const q = c.numHeads * c.headDim;
+  const kv = c.numKvHeads * c.headDim;
+  m.set(`${p}self_attn.q_proj.weight`, [q, E]);
+  m.set(`${p}self_attn.k_proj.weight`, [kv, E]);
+  m.set(`${p}self_attn.v_proj.weight`, [kv, E]);
+  if (c.qkvBias) {
+    m.set(`${p}self_attn.q_proj.bias`, [q]);
+    m.set(`${p}self_attn.k_proj.bias`, [kv]);
+    m.set(`${p}self_attn.v_proj.bias`, [kv]);
+  }
+  m.set(`${p}self_attn.o_proj.weight`, [E, q]);
+  if (c.oBias) m.set(`${p}self_attn.o_proj.bias`, [E]);
+  m.set(`${p}mlp.gate_proj.weight`, [c.intermediateSize, E]);
+  m.set(`${p}mlp.up_proj.weight`, [c.intermediateSize, E]);
+  m.set(`${p}mlp.down_proj.weight`, [E, c.intermediateSize]);
+}
+
+/** LoRA targets of the Llama-style decoder layer (nn.Linear, `[out, in]`). */
+export const LLAMA_LINEAR_MODULES: Architecture['linearModules'] = Object.freeze({
+  layerPrefix: 'model.layers',
+  modules: [
+    'self_attn.q_proj',
+    'self_attn.k_proj',
+    'self_attn.v_proj',
+    'self_attn.o_proj',
+    'mlp.gate_proj',
+    'mlp.up_proj',
+    'mlp.down_proj',
+  ],
+  layout: 'out_in',
+});
+
 /** Which layers use a sliding window, as transformers 5's configs decide it. */
 function slidingLayers(
   c: Record<string, unknown>,
@@ -49,23 +105,10 @@ function slidingLayers(
       return {};
     }
     const w = window();
-    let types: LayerType[];
-    if (given === undefined || given === null) {
-      const maxWindow = num(c, path, 'max_window_layers', 28);
-      types = Array.from({ length: numLayers }, (_, i) =>
-        i >= maxWindow ? 'sliding_attention' : 'full_attention',
-      );
-    } else {
-      if (
-        !Array.isArray(given) ||
-        given.length !== numLayers ||
-        !given.every((t) => t === 'full_attention' || t === 'sliding_attention')
-      )
-        throw new Error(
-          `${path}: field 'layer_types' must list ${numLayers} of 'full_attention' | 'sliding_attention', got ${JSON.stringify(given)}`,
-        );
-      types = given as LayerType[];
-    }
+    const maxWindow = num(c, path, 'max_window_layers', 28);
+    const types = layerTypesOf(c, path, numLayers, (i) =>
+      i >= maxWindow ? 'sliding_attention' : 'full_attention',
+    );
     return types.includes('sliding_attention') ? { slidingWindow: w, layerTypes: types } : {};
   }
   return {};
@@ -114,30 +157,16 @@ export function llamaFamily(v: LlamaVariant): Architecture {
     parameterShapes(c) {
       const m = new Map<string, number[]>();
       const E = c.hiddenSize;
-      const q = c.numHeads * c.headDim;
-      const kv = c.numKvHeads * c.headDim;
       m.set('model.embed_tokens.weight', [c.vocabSize, E]);
       for (let i = 0; i < c.numLayers; i++) {
         const p = `model.layers.${i}.`;
         m.set(`${p}input_layernorm.weight`, [E]);
-        m.set(`${p}self_attn.q_proj.weight`, [q, E]);
-        m.set(`${p}self_attn.k_proj.weight`, [kv, E]);
-        m.set(`${p}self_attn.v_proj.weight`, [kv, E]);
-        if (c.qkvBias) {
-          m.set(`${p}self_attn.q_proj.bias`, [q]);
-          m.set(`${p}self_attn.k_proj.bias`, [kv]);
-          m.set(`${p}self_attn.v_proj.bias`, [kv]);
-        }
+        projectionShapes(m, p, c);
         if (c.qkNorm) {
           m.set(`${p}self_attn.q_norm.weight`, [c.headDim]);
           m.set(`${p}self_attn.k_norm.weight`, [c.headDim]);
         }
-        m.set(`${p}self_attn.o_proj.weight`, [E, q]);
-        if (c.oBias) m.set(`${p}self_attn.o_proj.bias`, [E]);
         m.set(`${p}post_attention_layernorm.weight`, [E]);
-        m.set(`${p}mlp.gate_proj.weight`, [c.intermediateSize, E]);
-        m.set(`${p}mlp.up_proj.weight`, [c.intermediateSize, E]);
-        m.set(`${p}mlp.down_proj.weight`, [E, c.intermediateSize]);
       }
       m.set('model.norm.weight', [E]);
       if (!c.tieWordEmbeddings) m.set('lm_head.weight', [c.vocabSize, E]);
@@ -145,19 +174,7 @@ export function llamaFamily(v: LlamaVariant): Architecture {
     },
     isIgnorableBuffer: (name, c) =>
       /rotary_emb\.inv_freq$/.test(name) || (name === 'lm_head.weight' && c.tieWordEmbeddings),
-    linearModules: {
-      layerPrefix: 'model.layers',
-      modules: [
-        'self_attn.q_proj',
-        'self_attn.k_proj',
-        'self_attn.v_proj',
-        'self_attn.o_proj',
-        'mlp.gate_proj',
-        'mlp.up_proj',
-        'mlp.down_proj',
-      ],
-      layout: 'out_in',
-    },
+    linearModules: LLAMA_LINEAR_MODULES,
     headWeight: (c) => (c.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight'),
     hidden(m, { ids, positions, B, T, training }) {
       const c = m.config;
