@@ -114,17 +114,16 @@ export async function train(
   const plans: LayoutPlan[] = [];
   for (let i = 0; i < examples.length; i += cfg.batchSize)
     plans.push(planLayout(examples.slice(i, i + cfg.batchSize), ds.kind, needs));
+  const batches = plans.map((p) => toTensors(buildBatch(p.rows, { padTokenId: pad })));
   // reference: the starting model, scored once per batch before any update
-  for (const p of plans) {
-    const data = toTensors(buildBatch(p.rows, { padTokenId: pad }));
-    const lp = sequenceLogprobs(model.call, data, { noGrad: true });
+  plans.forEach((p, i) => {
+    const lp = sequenceLogprobs(model.call, batches[i]!, { noGrad: true });
     p.setReference({
       sum: lp.responseSum.dataSync() as Float32Array,
       prompt: lp.promptSum.dataSync() as Float32Array,
     });
-    tf.dispose([...Object.values(data), ...Object.values(lp)]);
-  }
-  const batches = plans.map((p) => toTensors(buildBatch(p.rows, { padTokenId: pad })));
+    tf.dispose(Object.values(lp));
+  });
   const vars = model.trainableVariables();
   const optimizer = new AdamW(vars, {
     beta1: cfg.adamBeta1,

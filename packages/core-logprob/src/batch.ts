@@ -74,7 +74,8 @@ function checkInt(name: string, v: number | undefined, min: number): void {
   }
 }
 
-function truncatePrompt(
+/** A prompt cut to `keep` tokens: its start (`keep_start`) or its end (`keep_end`, optionally keeping the first token). */
+export function truncatePrompt(
   p: readonly number[],
   keep: number,
   mode: TruncationMode,

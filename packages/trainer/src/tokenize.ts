@@ -1,4 +1,4 @@
-import { type TruncationMode, truncateExample } from '@alignjs/core-logprob';
+import { type TruncationMode, truncatePrompt } from '@alignjs/core-logprob';
 import type { ChatMessage, HfTokenizer } from '@alignjs/models';
 import type { Dataset, Example, Text } from './data.js';
 
@@ -110,17 +110,8 @@ export function tokenizeDataset(
       return full.slice(prompt.length);
     });
     const before = [prompt.length, ...responses.map((r) => r.length)].join();
-    if (o.maxPromptLength !== undefined && prompt.length > o.maxPromptLength) {
-      const t = truncateExample(
-        { prompt, response: [] },
-        {
-          maxPromptLength: o.maxPromptLength,
-          truncationMode: mode,
-          keepFirstPromptToken: o.keepFirstPromptToken,
-        },
-      );
-      prompt = t.prompt;
-    }
+    if (o.maxPromptLength !== undefined)
+      prompt = truncatePrompt(prompt, o.maxPromptLength, mode, o.keepFirstPromptToken);
     if (o.maxLength !== undefined) {
       const max = o.maxLength;
       if (mode === 'keep_start') {
@@ -133,14 +124,7 @@ export function tokenizeDataset(
         const over = Math.max(0, ...responses.map((r) => prompt.length + r.length - max));
         if (over > 0) {
           const keep = Math.max(1, prompt.length - over);
-          prompt = truncateExample(
-            { prompt, response: [] },
-            {
-              maxPromptLength: keep,
-              truncationMode: 'keep_end',
-              keepFirstPromptToken: o.keepFirstPromptToken,
-            },
-          ).prompt;
+          prompt = truncatePrompt(prompt, keep, 'keep_end', o.keepFirstPromptToken);
           responses = responses.map((r) =>
             prompt.length + r.length > max ? r.slice(prompt.length + r.length - max) : r,
           );
