@@ -6,7 +6,7 @@ Same architecture (random weights, or the built-in tiny model's own), the same b
 optimizer step per batch; the median over `steps` steps after one warm-up, timed between
 TrainerCallback.on_step_begin and on_step_end. Already-tokenized rows go straight to the
 collator (the tokenization is not timed on either side). Prints one JSON line:
-{"seconds", "tokens_per_s", "peak_rss_mb", "torch", "trl", "threads", "bf16"}.
+{"seconds", "min", "max", "tokens_per_s", "peak_rss_mb", "torch", "trl", "threads", "bf16"}.
 
   .venv-refs/bin/python bench/trl_step.py --shape gpt2-mini --pairs 2 --seq 64 --steps 6 --threads 1 [--bf16]
 """
@@ -19,7 +19,7 @@ import tempfile
 import time
 
 ap = argparse.ArgumentParser()
-ap.add_argument("--shape", choices=["tiny", "gpt2-mini"], required=True)
+ap.add_argument("--shape", choices=["tiny", "gpt2-mini", "gpt2-small"], required=True)
 ap.add_argument("--pairs", type=int, required=True)
 ap.add_argument("--seq", type=int, required=True)
 ap.add_argument("--steps", type=int, default=6)
@@ -39,6 +39,9 @@ from trl import DPOConfig, DPOTrainer  # noqa: E402
 torch.manual_seed(0)
 if a.shape == "tiny":
     model = AutoModelForCausalLM.from_pretrained(a.tiny_dir, dtype=torch.float32)
+elif a.shape == "gpt2-small":
+    cfg = GPT2Config()  # 124M: vocab 50257, 12 layers of 768
+    model = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
 else:
     cfg = GPT2Config(vocab_size=8192, n_positions=1024, n_embd=256, n_layer=4, n_head=4)
     model = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
@@ -93,7 +96,7 @@ tr = Pretokenized(model=model, ref_model=copy.deepcopy(model).eval(), args=args,
 tr.train()
 sec = statistics.median(timer.times[1:])
 print(json.dumps({
-    "seconds": sec,
+    "seconds": sec, "min": min(timer.times[1:]), "max": max(timer.times[1:]),
     "tokens_per_s": 2 * a.pairs * a.seq / sec,
     "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     "torch": torch.__version__, "trl": trl.__version__, "threads": a.threads, "bf16": a.bf16,

@@ -531,6 +531,47 @@ describe('optimizers', () => {
     }
   });
 
+  it('gradScale multiplies the gradient before the update (the loop’s averaging and clipping)', async () => {
+    const { AdamW, HostAdamW } = await import('@alignjs/trainer/node');
+    // Adam is scale-invariant but for ε: a large ε makes an ignored scale show
+    const o = { beta1: 0.9, beta2: 0.99, eps: 0.5, weightDecay: 0.1 };
+    for (const Opt of [AdamW, HostAdamW]) {
+      // two variables of different shapes: the flat device buffers must split them back
+      const mk = () => [
+        tf.variable(
+          tf.tensor2d([
+            [0.5, -1],
+            [2, 0.1],
+          ]),
+        ),
+        tf.variable(tf.tensor1d([0.3, -0.7, 1.1])),
+      ];
+      const [a, b] = [mk(), mk()];
+      const [scaled, plain] = [new Opt(a, o), new Opt(b, o)];
+      for (let s = 1; s <= 4; s++) {
+        const g = [
+          tf.tensor2d([
+            [s, -1],
+            [0.5, 2],
+          ]),
+          tf.tensor1d([0.1 * s, -0.2, 3]),
+        ];
+        const g3 = g.map((t) => tf.mul(t, 0.3));
+        scaled.apply(g, 0.01, 0.3);
+        plain.apply(g3, 0.01);
+        tf.dispose([...g, ...g3]);
+      }
+      a.forEach((v, i) =>
+        expectClose(v.dataSync(), Array.from(b[i]!.dataSync()), { atol: 1e-6, label: Opt.name }),
+      );
+      // moments come back per variable, in the variables' sizes
+      expect(scaled.moments().m.map((x) => x.length)).toEqual([4, 3]);
+      scaled.dispose();
+      plain.dispose();
+      tf.dispose([...a, ...b]);
+    }
+  });
+
   it('learning-rate schedules match transformers’ (warm-up, linear, cosine, constant)', async () => {
     const { learningRateAt } = await import('@alignjs/trainer/node');
     const at = (schedule: 'constant' | 'linear' | 'cosine', step: number) =>

@@ -1,5 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { patchWasmKernels } from './wasm-kernels.js';
+import {
+  nodeCores,
+  parseWasmThreads,
+  prepareWasmThreads,
+  wasmThreadCount,
+} from './wasm-threads.js';
 
 /** The TensorFlow.js backends alignjs knows how to start, in order of preference. */
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
@@ -23,8 +29,8 @@ export interface BackendInfo {
   reason: string;
   /** the candidates tried before it, and why each was skipped */
   skipped: SkippedBackend[];
-  /** for wasm: which binary runs (SIMD, threads) */
-  wasm?: { simd: boolean; threads: boolean };
+  /** for wasm: which binary runs (SIMD, threads) and XNNPACK's thread count */
+  wasm?: { simd: boolean; threads: boolean; threadCount: number };
 }
 
 export interface InitBackendOptions {
@@ -41,6 +47,13 @@ export interface InitBackendOptions {
    * Candidates not given here are imported by name (Node) or skipped (browser).
    */
   modules?: Record<string, unknown>;
+  /**
+   * XNNPACK threads on wasm (1–8, or `'auto'` = the logical cores); wins over
+   * `ALIGNJS_WASM_THREADS`. Default 1 in Node (tfjs turns wasm threads off there; alignjs
+   * starts the threaded SIMD build itself when asked), tfjs's own choice in a browser. Fixed
+   * at the backend's first start in a process.
+   */
+  wasmThreads?: number | 'auto';
   /** module loader; tests replace it to simulate missing packages */
   importModule?: (specifier: string) => Promise<unknown>;
 }
@@ -92,6 +105,15 @@ async function resolveWasmDir(): Promise<string | undefined> {
   return decodeURIComponent(url.pathname);
 }
 
+/** The wasm backend package (already loaded: the import is cached). */
+async function wasmModule(
+  c: Candidate,
+  load: (s: string) => Promise<unknown>,
+  modules: Record<string, unknown> | undefined,
+): Promise<unknown> {
+  return modules?.[c.module] ?? load(c.module);
+}
+
 type WasmModule = { setWasmPaths?: (prefix: string) => void };
 
 async function tryCandidate(
@@ -99,6 +121,7 @@ async function tryCandidate(
   load: (s: string) => Promise<unknown>,
   wasmPath: string | undefined,
   modules: Record<string, unknown> | undefined,
+  wasmThreads: number | undefined,
 ): Promise<string | undefined> {
   let mod: unknown = modules?.[c.module];
   if (mod === undefined) {
@@ -112,10 +135,13 @@ async function tryCandidate(
         : `${why}; in a bundled page pass the imported module: initBackend({ modules: { '${c.module}': await import('${c.module}') } })`;
     }
   }
+  let started = () => {};
   if (c.backend === 'wasm') {
     const dir = wasmPath ?? (await resolveWasmDir());
     const setWasmPaths = (mod as WasmModule).setWasmPaths;
     if (dir && setWasmPaths) setWasmPaths(dir);
+    if (wasmThreads !== undefined && !tf.engine().registry.wasm)
+      started = prepareWasmThreads(mod, wasmThreads, isNode() ? await resolveWasmDir() : dir);
   }
   if (tf.findBackendFactory(c.backend) == null) {
     return `${c.module} loaded but registered no '${c.backend}' backend`;
@@ -126,6 +152,15 @@ async function tryCandidate(
     ok = await tf.setBackend(c.backend);
   } catch (err) {
     failure = (err as Error)?.message ?? String(err);
+  } finally {
+    started();
+  }
+  if (ok && c.backend === 'wasm' && wasmThreads !== undefined) {
+    const got = wasmThreadCount(mod);
+    if (got !== wasmThreads)
+      throw new Error(
+        `the wasm backend runs ${got} thread(s), not the ${wasmThreads} asked for: threads are fixed when it first starts in a process${got === 1 ? ' (or this runtime has no wasm threads: a browser page must be cross-origin isolated)' : ''}`,
+      );
   }
   if (!ok && !failure) {
     // tf.setBackend resolves false and only logs the cause: ask the factory for it.
@@ -146,7 +181,7 @@ async function tryCandidate(
  *
  * Order: `tensorflow` from `@tensorflow/tfjs-node-gpu`, then from `@tensorflow/tfjs-node`,
  * then `wasm` (binaries resolved from the installed package; SIMD where the runtime has it;
- * tfjs disables wasm threads in Node), then `cpu`. `options.backend` or the environment
+ * threads as `wasmThreads` / `ALIGNJS_WASM_THREADS` ask), then `cpu`. `options.backend` or the environment
  * variable `ALIGNJS_BACKEND=tensorflow|wasm|cpu` forces one; a forced backend that cannot
  * start is an error that says why.
  */
@@ -161,10 +196,19 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
     );
   }
   const load = options.importModule ?? defaultImport;
+  const threadsRaw = options.wasmThreads ?? env.ALIGNJS_WASM_THREADS?.trim();
+  const wasmThreads =
+    threadsRaw === undefined || threadsRaw === ''
+      ? undefined
+      : parseWasmThreads(
+          threadsRaw,
+          options.wasmThreads !== undefined ? 'options.wasmThreads' : 'ALIGNJS_WASM_THREADS',
+          nodeCores(),
+        );
   const candidates = forced ? CANDIDATES.filter((c) => c.backend === forced) : CANDIDATES;
   const skipped: SkippedBackend[] = [];
   for (const c of candidates) {
-    const failure = await tryCandidate(c, load, options.wasmPath, options.modules);
+    const failure = await tryCandidate(c, load, options.wasmPath, options.modules, wasmThreads);
     if (failure !== undefined) {
       skipped.push({ backend: c.backend, module: c.module, reason: failure });
       continue;
@@ -180,6 +224,7 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
       info.wasm = {
         simd: Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')),
         threads: Boolean(await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT')),
+        threadCount: wasmThreadCount(await wasmModule(c, load, options.modules)),
       };
     }
     return info;

@@ -12,3 +12,5 @@ export * from './math.js';
 export * from './objective.js';
 export * from './random.js';
 export * from './records.js';
+export { hostMap } from './wasm-kernels.js';
+export { WASM_MAX_THREADS } from './wasm-threads.js';

@@ -135,3 +135,44 @@ function patchBatchMatMul(): void {
   tf.unregisterKernel('BatchMatMul', 'wasm');
   tf.registerKernel({ kernelName: 'BatchMatMul', backendName: 'wasm', kernelFunc });
 }
+
+/** Float32 view of `t`'s memory on the wasm heap (offsets move when the heap grows: view late). */
+function heapView(backend: WasmBackendLike, t: tf.TensorInfo, size: number): Float32Array {
+  const offset = backend.dataIdMap.get(t.dataId).memoryOffset;
+  const buffer = backend.wasm.HEAPU8.buffer;
+  if (offset + 4 * size > buffer.byteLength)
+    throw new Error('hostMap: the wasm heap view is stale (heap grown on another thread)');
+  return new Float32Array(buffer, offset, size);
+}
+
+/**
+ * A float32 tensor shaped like `inputs[0]`, filled by `fn(out, ins)` on the host: `ins` are
+ * float32 views of `inputs` (all of `inputs[0]`'s size; read them, do not write), `out` the
+ * new tensor's values. On wasm both are views of the heap itself — no copy in or out, one
+ * pass over memory for a whole fused update (the optimizer's); on other backends the inputs
+ * are read back and the output uploaded. Outside the gradient tape (no gradient).
+ */
+export function hostMap(
+  inputs: readonly tf.Tensor[],
+  fn: (out: Float32Array, ins: Float32Array[]) => void,
+): tf.Tensor {
+  const first = inputs[0]!;
+  for (const t of inputs) {
+    if (t.dtype !== 'float32' || t.size !== first.size)
+      throw new Error(`hostMap: inputs must be float32 of size ${first.size}`);
+  }
+  if (tf.getBackend() !== 'wasm') {
+    const out = new Float32Array(first.size);
+    fn(
+      out,
+      inputs.map((t) => t.dataSync() as Float32Array),
+    );
+    return tf.tensor(out, first.shape, 'float32');
+  }
+  const backend = tf.backend() as unknown as WasmBackendLike;
+  const info = backend.makeOutput(first.shape, 'float32');
+  // Views after makeOutput: allocating may grow (and replace) the heap buffer.
+  const views = inputs.map((t) => heapView(backend, t, first.size));
+  fn(heapView(backend, info, first.size), views);
+  return tf.engine().makeTensorFromTensorInfo(info);
+}

@@ -15,6 +15,12 @@ import {
 } from './safetensors.js';
 import { type ModelSource, readJson, urlSource } from './source.js';
 
+/**
+ * Largest float32 weight set the wasm backend is asked to load: tfjs-backend-wasm's heap
+ * tops out near 2 GiB for weights, activations and gradients together.
+ */
+export const WASM_WEIGHT_LIMIT = 1.5 * 2 ** 30;
+
 /** `config.json` of a model source, parsed (errors name the file and field). */
 export async function loadModelConfigFrom(src: ModelSource): Promise<ModelConfig> {
   return parseModelConfig(await readJson(src, 'config.json'), src.where('config.json'));
@@ -56,6 +62,11 @@ export async function loadModelFrom(
     if (!owner.has(name))
       throw new Error(`${src.name}: missing tensor '${name}' (shape [${shape}])`);
   }
+  const bytes = 4 * [...expected.values()].reduce((n, sh) => n + sh.reduce((a, b) => a * b, 1), 0);
+  if (tf.getBackend() === 'wasm' && bytes > WASM_WEIGHT_LIMIT)
+    throw new Error(
+      `${src.name}: the weights take ${(bytes / 2 ** 30).toFixed(2)} GiB as float32, more than the wasm backend can hold (${WASM_WEIGHT_LIMIT / 2 ** 30} GiB: its heap tops out near 2 GiB for weights, activations and gradients together). Use the tensorflow backend: install @tensorflow/tfjs-node (or -gpu) and set ALIGNJS_BACKEND=tensorflow`,
+    );
   const params = new Map<string, tf.Variable>();
   try {
     for (const h of headers) {

@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
+import { initBackend } from '@alignjs/core-logprob';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -14,6 +15,8 @@ import {
   loadModelFrom,
   loadModelFromUrl,
   memorySource,
+  parameterShapes,
+  parseModelConfig,
   TINY_MODEL_FILES,
   urlSource,
 } from './index.js';
@@ -84,5 +87,63 @@ describe('model sources', () => {
     await expect(loadModelFromUrl(`${base}nothing-here/`)).rejects.toThrow(
       `${base}nothing-here/config.json: not found`,
     );
+  });
+});
+
+describe('weights too large for wasm', () => {
+  it('a Qwen2.5-0.5B-shaped checkpoint is refused on wasm before any tensor is read, with the remedy', async () => {
+    // Qwen2.5-0.5B's config.json: 494M parameters, 1.84 GiB as float32
+    const config = {
+      model_type: 'qwen2',
+      vocab_size: 151936,
+      hidden_size: 896,
+      intermediate_size: 4864,
+      num_hidden_layers: 24,
+      num_attention_heads: 14,
+      num_key_value_heads: 2,
+      max_position_embeddings: 32768,
+      rms_norm_eps: 1e-6,
+      rope_theta: 1000000,
+      tie_word_embeddings: true,
+      hidden_act: 'silu',
+    };
+    const shapes = parameterShapes(parseModelConfig(config));
+    let at = 0;
+    const header: Record<string, unknown> = {};
+    for (const [name, shape] of shapes) {
+      const n = 4 * shape.reduce((a, b) => a * b, 1);
+      header[name] = { dtype: 'F32', shape, data_offsets: [at, at + n] };
+      at += n;
+    }
+    expect(at / 4).toBeGreaterThan(490e6);
+    const json = new TextEncoder().encode(JSON.stringify(header));
+    const head = new Uint8Array(8 + json.byteLength);
+    new DataView(head.buffer).setBigUint64(0, BigInt(json.byteLength), true);
+    head.set(json, 8);
+    const reads: [number, number][] = [];
+    const inner = memorySource({ 'config.json': JSON.stringify(config) }, 'qwen-0.5b');
+    const src = {
+      ...inner,
+      read: async (f: string) => (f === 'model.safetensors' ? head : inner.read(f)),
+      size: async (f: string) => (f === 'model.safetensors' ? head.byteLength + at : inner.size(f)),
+      readRange: async (f: string, b: number, e: number) => {
+        if (f !== 'model.safetensors') return inner.readRange(f, b, e);
+        reads.push([b, e]);
+        if (e > head.byteLength) throw new Error('read tensor data');
+        return head.slice(b, e);
+      },
+      list: async () => ['config.json', 'model.safetensors'],
+    };
+    const before = tf.getBackend();
+    await initBackend({ backend: 'wasm' });
+    try {
+      await expect(loadModelFrom(src)).rejects.toThrow(
+        /qwen-0\.5b: the weights take 1\.84 GiB as float32, more than the wasm backend can hold.*ALIGNJS_BACKEND=tensorflow/,
+      );
+      // only the header was read
+      expect(reads.every(([, e]) => e <= head.byteLength)).toBe(true);
+    } finally {
+      await tf.setBackend(before);
+    }
   });
 });

@@ -133,18 +133,14 @@ export class NonFiniteError extends Error {
   }
 }
 
-/** Global L2 norm of `grads` (a device scalar) and the gradients scaled to at most `maxNorm`. */
-export function clipByGlobalNorm(
-  grads: tf.Tensor[],
-  maxNorm: number,
-): { grads: tf.Tensor[]; norm: tf.Scalar } {
-  return tf.tidy(() => {
-    const norm = tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g))))) as tf.Scalar;
-    if (!(maxNorm > 0)) return { grads: grads.map((g) => tf.clone(g)), norm };
-    // torch's clip_grad_norm_: scale = min(1, max / (norm + 1e-6))
-    const scale = tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6)));
-    return { grads: grads.map((g) => tf.mul(g, scale)), norm };
-  });
+/** Global L2 norm of `grads` (a device scalar), as torch's `clip_grad_norm_` computes it. */
+export function globalNorm(grads: readonly tf.Tensor[]): tf.Scalar {
+  return tf.tidy(() => tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g))))) as tf.Scalar);
+}
+
+/** torch's `clip_grad_norm_` factor: min(1, maxNorm / (norm + 1e-6)); 1 when `maxNorm` is 0. */
+export function clipFactor(norm: number, maxNorm: number): number {
+  return maxNorm > 0 ? Math.min(1, maxNorm / (norm + 1e-6)) : 1;
 }
 
 const add = (a: tf.Tensor | undefined, b: tf.Tensor): tf.Tensor => {
@@ -197,13 +193,12 @@ export async function runLoop(o: LoopOptions, state: LoopState): Promise<void> {
         micro++;
         state.batchInEpoch++;
       }
-      const averaged = grads!.map((g) => tf.div(g, micro));
-      tf.dispose(grads!);
-      const { grads: clipped, norm } = clipByGlobalNorm(averaged, o.maxGradNorm);
-      tf.dispose(averaged);
+      // The mean gradient is sum / micro and clipping scales it: both fold into one factor
+      // the optimizer applies as it reads the gradients (no averaged or clipped copies).
+      const norm = globalNorm(grads!);
       const names = Object.keys(metrics);
       // the step's one device read: mean loss, gradient norm, and whether every metric is finite
-      const [meanLoss, gradNorm, metricsFinite] = readTidy(() =>
+      const [meanLoss, summedNorm, metricsFinite] = readTidy(() =>
         tf.stack([
           tf.div(loss!, micro),
           norm,
@@ -214,17 +209,18 @@ export async function runLoop(o: LoopOptions, state: LoopState): Promise<void> {
       );
       norm.dispose();
       loss!.dispose();
+      const gradNorm = summedNorm! / micro;
       const record: StepRecord = {
         step: state.step + 1,
         epoch: state.epoch,
         loss: meanLoss!,
         lr: o.learningRate(state.step),
-        gradNorm: gradNorm!,
+        gradNorm,
         metrics: {},
         seconds: 0,
       };
       if (!Number.isFinite(meanLoss) || !Number.isFinite(gradNorm) || metricsFinite !== 1) {
-        tf.dispose([...clipped, ...Object.values(metrics), ...Object.values(interval)]);
+        tf.dispose([...grads!, ...Object.values(metrics), ...Object.values(interval)]);
         interval = {};
         throw new NonFiniteError(record.step, state.history.at(-1));
       }
@@ -233,8 +229,8 @@ export async function runLoop(o: LoopOptions, state: LoopState): Promise<void> {
         metrics[n]!.dispose();
       }
       intervalSteps++;
-      o.optimizer.apply(clipped, record.lr);
-      tf.dispose(clipped);
+      o.optimizer.apply(grads!, record.lr, clipFactor(gradNorm, o.maxGradNorm) / micro);
+      tf.dispose(grads!);
       state.step++;
       const logging = state.step % o.logSteps === 0 || state.step === o.totalSteps;
       if (logging) {
