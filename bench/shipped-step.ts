@@ -168,14 +168,20 @@ function perVariableAdamW(vars: tf.Variable[]) {
   };
 }
 
+const OPTIMIZERS = [
+  'before: per-variable ops',
+  'adamw_torch: one flat buffer',
+  'adamw_host: fused pass',
+] as const;
+
 /** Milliseconds of one update of `vars` (median of 5 after a warm-up), for each optimizer. */
 function optimizerTimes(vars: tf.Variable[]): Record<string, number> {
   const grads = vars.map((x) => tf.randomNormal(x.shape, 0, 1e-3));
   const o = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 };
   const opts: [string, { apply(g: tf.Tensor[], lr: number): void; dispose(): void }][] = [
-    ['before: per-variable ops', perVariableAdamW(vars)],
-    ['adamw_torch: one flat buffer', new AdamW(vars, o)],
-    ['adamw_host: fused pass', new HostAdamW(vars, o)],
+    [OPTIMIZERS[0], perVariableAdamW(vars)],
+    [OPTIMIZERS[1], new AdamW(vars, o)],
+    [OPTIMIZERS[2], new HostAdamW(vars, o)],
   ];
   const out: Record<string, number> = {};
   for (const [name, opt] of opts) {
@@ -310,6 +316,7 @@ const spread = (xs: number[]) =>
   `${fmt(median(xs))} (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})`;
 
 async function main(): Promise<void> {
+  await initBackend(); // for writing the random checkpoints only; each case picks its own
   const dirs: Record<string, string> = {
     'gpt2-mini': await modelDir(GPT2_MINI),
     'gpt2-small': await modelDir(GPT2_SMALL),
@@ -426,7 +433,7 @@ DPO step (TRL has no UNA).
 
 ### The optimizer update alone (GPT-2 mini's 52 variables, 5.5M parameters), ms, median of 5
 
-${table(['backend × threads', ...Object.keys(((json.find((j) => j.optimizer) as { optimizer?: object }) ?? {}).optimizer ?? {})], optRows)}
+${table(['backend × threads', ...OPTIMIZERS], optRows)}
 
 "before" is the update as it was: a dozen tfjs ops per variable plus the loop's averaged and
 clipped gradient copies. Now the loop folds averaging and clipping into one factor the

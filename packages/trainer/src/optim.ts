@@ -75,86 +75,120 @@ export function createOptimizer(
   return name === 'adamw_host' ? new HostAdamW(vars, o) : new AdamW(vars, o);
 }
 
+/** Elements per flat moment buffer of {@link AdamW} (16 MiB): bounds the update's temporaries. */
+export const ADAMW_GROUP_ELEMENTS = 1 << 22;
+
+/** Consecutive variables that share one flat pair of moment buffers. */
+interface Group {
+  first: number;
+  sizes: number[];
+  m: tf.Variable<tf.Rank.R1>;
+  v: tf.Variable<tf.Rank.R1>;
+}
+
 /**
  * AdamW with decoupled weight decay, exactly as torch.optim.AdamW: `w ← w·(1 − lr·wd)`, then
- * the Adam step with bias corrections. The moments of all variables live in one flat
- * device buffer each and the update runs over the concatenated gradient — a dozen ops per
- * step instead of a dozen per variable (per-op dispatch dominated the step on tensorflow).
- * State (m, v, step) is explicit so checkpoints can save and restore it.
+ * the Adam step with bias corrections. Consecutive variables share flat moment buffers of up
+ * to {@link ADAMW_GROUP_ELEMENTS} elements (a larger variable has its own) and each group is
+ * updated over its concatenated gradient — a dozen ops per group instead of a dozen per
+ * variable (per-op dispatch dominated the step on tensorflow), while the temporaries stay
+ * the size of one group. State (moments, step) is explicit for checkpoints.
  */
 export class AdamW implements Optimizer {
   step = 0;
-  /** first and second moments of every variable, concatenated in `vars` order */
-  readonly m: tf.Variable<tf.Rank.R1>;
-  readonly v: tf.Variable<tf.Rank.R1>;
-  private readonly sizes: number[];
+  private readonly groups: Group[] = [];
 
   constructor(
     readonly vars: tf.Variable[],
     readonly o: AdamWOptions,
   ) {
-    this.sizes = vars.map((x) => x.size);
-    const n = this.sizes.reduce((a, b) => a + b, 0);
-    this.m = tf.tidy(() => tf.variable(tf.zeros<tf.Rank.R1>([n]), false));
-    this.v = tf.tidy(() => tf.variable(tf.zeros<tf.Rank.R1>([n]), false));
+    let sizes: number[] = [];
+    let first = 0;
+    const close = (end: number) => {
+      if (!sizes.length) return;
+      const n = sizes.reduce((a, b) => a + b, 0);
+      const zeros = () => tf.tidy(() => tf.variable(tf.zeros<tf.Rank.R1>([n]), false));
+      this.groups.push({ first, sizes, m: zeros(), v: zeros() });
+      sizes = [];
+      first = end;
+    };
+    vars.forEach((x, i) => {
+      const total = sizes.reduce((a, b) => a + b, 0);
+      if (sizes.length && total + x.size > ADAMW_GROUP_ELEMENTS) close(i);
+      sizes.push(x.size);
+    });
+    close(vars.length);
   }
 
   apply(grads: tf.Tensor[], lr: number, gradScale = 1): void {
     this.step++;
     const { beta1, beta2, eps, weightDecay } = this.o;
     const bc1 = 1 - beta1 ** this.step;
-    const bc2 = 1 - beta2 ** this.step;
-    tf.tidy(() => {
-      const flat = tf.concat(grads.map((g) => tf.reshape(g, [-1])));
-      const g = gradScale === 1 ? flat : tf.mul(flat, gradScale);
-      const m = tf.add(tf.mul(this.m, beta1), tf.mul(g, 1 - beta1));
-      const v = tf.add(tf.mul(this.v, beta2), tf.mul(tf.square(g), 1 - beta2));
-      this.m.assign(m as tf.Tensor1D);
-      this.v.assign(v as tf.Tensor1D);
-      const denom = tf.add(tf.div(tf.sqrt(v), Math.sqrt(bc2)), eps);
-      const update = tf.mul(tf.div(m, denom), lr / bc1);
-      // slices, not tf.split: tfjs-wasm's SplitV copies the whole input out once per piece
-      let at = 0;
-      this.vars.forEach((w) => {
-        const step = tf.reshape(tf.slice(update, [at], [w.size]), w.shape);
-        at += w.size;
-        const decayed = weightDecay ? tf.mul(w, 1 - lr * weightDecay) : w;
-        w.assign(tf.sub(decayed, step));
+    const sbc2 = Math.sqrt(1 - beta2 ** this.step);
+    for (const grp of this.groups) {
+      tf.tidy(() => {
+        const idx = grp.sizes.map((_, k) => grp.first + k);
+        const flat =
+          idx.length === 1
+            ? tf.reshape(grads[idx[0]!]!, [-1])
+            : tf.concat(idx.map((i) => tf.reshape(grads[i]!, [-1])));
+        const g = gradScale === 1 ? flat : tf.mul(flat, gradScale);
+        const m = tf.add(tf.mul(grp.m, beta1), tf.mul(g, 1 - beta1));
+        const v = tf.add(tf.mul(grp.v, beta2), tf.mul(tf.square(g), 1 - beta2));
+        grp.m.assign(m as tf.Tensor1D);
+        grp.v.assign(v as tf.Tensor1D);
+        const denom = tf.add(tf.div(tf.sqrt(v), sbc2), eps);
+        const update = tf.mul(tf.div(m, denom), lr / bc1);
+        // slices, not tf.split: tfjs-wasm's SplitV copies the whole input out once per piece
+        let at = 0;
+        for (const i of idx) {
+          const w = this.vars[i]!;
+          const step = tf.reshape(tf.slice(update, [at], [w.size]), w.shape);
+          at += w.size;
+          const decayed = weightDecay ? tf.mul(w, 1 - lr * weightDecay) : w;
+          w.assign(tf.sub(decayed, step));
+        }
       });
-    });
+    }
   }
 
   moments(): { m: Float32Array[]; v: Float32Array[] } {
-    const split = (flat: Float32Array) => {
-      let at = 0;
-      return this.sizes.map((n) => flat.slice(at, (at += n)));
-    };
-    return {
-      m: split(this.m.dataSync() as Float32Array),
-      v: split(this.v.dataSync() as Float32Array),
-    };
+    const split = (which: 'm' | 'v') =>
+      this.groups.flatMap((grp) => {
+        const flat = grp[which].dataSync() as Float32Array;
+        let at = 0;
+        return grp.sizes.map((n) => {
+          at += n;
+          return flat.slice(at - n, at);
+        });
+      });
+    return { m: split('m'), v: split('v') };
   }
 
   setMoments(m: Float32Array[], v: Float32Array[]): void {
-    const join = (parts: Float32Array[]) => {
-      const flat = new Float32Array(this.m.size);
-      let at = 0;
-      parts.forEach((p, i) => {
-        if (p.length !== this.sizes[i])
-          throw new Error(`optimizer state for variable ${i} has the wrong size`);
-        flat.set(p, at);
-        at += p.length;
+    for (const grp of this.groups) {
+      const join = (parts: Float32Array[]) => {
+        const flat = new Float32Array(grp.m.size);
+        let at = 0;
+        grp.sizes.forEach((n, k) => {
+          const p = parts[grp.first + k]!;
+          if (p?.length !== n)
+            throw new Error(`optimizer state for variable ${grp.first + k} has the wrong size`);
+          flat.set(p, at);
+          at += n;
+        });
+        return flat;
+      };
+      const [fm, fv] = [join(m), join(v)];
+      tf.tidy(() => {
+        grp.m.assign(tf.tensor1d(fm));
+        grp.v.assign(tf.tensor1d(fv));
       });
-      return flat;
-    };
-    tf.tidy(() => {
-      this.m.assign(tf.tensor1d(join(m)));
-      this.v.assign(tf.tensor1d(join(v)));
-    });
+    }
   }
 
   dispose(): void {
-    tf.dispose([this.m, this.v]);
+    tf.dispose(this.groups.flatMap((g) => [g.m, g.v]));
   }
 }
 

@@ -85,5 +85,6 @@ describe('wasm threads in Node', () => {
     await expect(initBackend({ backend: 'wasm', wasmThreads: 1 })).resolves.toMatchObject({
       backend: 'wasm',
     });
+    await tf.setBackend(before);
   });
 });
