@@ -36,7 +36,7 @@ async function parser(): Promise<(raw: unknown) => unknown> {
 const PYTHON =
   process.env.ALIGNJS_REF_PYTHON ?? join(import.meta.dirname, '..', '.venv-refs/bin/python');
 
-type Shape = 'tiny' | 'gpt2-mini' | 'gpt2-small';
+type Shape = 'tiny' | 'gpt2-mini' | 'gpt2-small' | 'qwen-0.5b';
 
 interface TrlStep {
   seconds: number;
@@ -54,6 +54,7 @@ function trlStep(
   bf16: boolean,
   threads: number,
   steps: number,
+  lora = false,
 ): TrlStep | string {
   if (!existsSync(PYTHON))
     return 'skipped: no TRL (tools/setup-reference-python.sh makes the venv)';
@@ -72,6 +73,7 @@ function trlStep(
     '--threads',
     String(threads),
     ...(bf16 ? ['--bf16'] : []),
+    ...(lora ? ['--lora'] : []),
   );
   const r = spawnSync(PYTHON, args, { encoding: 'utf8', timeout: 600_000 });
   if (r.status !== 0) return `skipped: TRL failed (${(r.stderr ?? '').trim().split('\n').at(-1)})`;
@@ -111,6 +113,7 @@ async function shippedStep(
   pairs: number,
   seq: number,
   steps: number,
+  lora?: Record<string, unknown>,
 ): Promise<{ seconds: number[]; tokens: number }> {
   const parse = await parser();
   const train = await data(pairs, seq);
@@ -126,6 +129,7 @@ async function shippedStep(
     maxLength: seq,
     maxPromptLength: 8,
     learningRate: 1e-5,
+    ...(lora ? { lora } : {}),
   }) as ConstructorParameters<typeof Trainer>[0];
   const t = new Trainer(config, { logger: makeLogger(undefined, 'quiet') });
   try {
@@ -206,6 +210,10 @@ interface Case {
   pairs: number;
   seq: number;
   steps: number;
+  /** LoRA (the run config's `lora`); TRL gets PEFT's LoraConfig of the same */
+  lora?: Record<string, unknown>;
+  /** backends this case runs on (default: all) */
+  backends?: string[];
 }
 
 const GPT2_MINI = {
@@ -224,6 +232,21 @@ const GPT2_SMALL = {
   n_embd: 768,
   n_layer: 12,
   n_head: 12,
+};
+// Qwen2.5-0.5B's config.json: 494M parameters, more than the wasm heap holds
+const QWEN_05B = {
+  model_type: 'qwen2',
+  vocab_size: 151936,
+  hidden_size: 896,
+  intermediate_size: 4864,
+  num_hidden_layers: 24,
+  num_attention_heads: 14,
+  num_key_value_heads: 2,
+  max_position_embeddings: 32768,
+  rms_norm_eps: 1e-6,
+  rope_theta: 1000000,
+  tie_word_embeddings: true,
+  hidden_act: 'silu',
 };
 const una = { name: 'una', config: { feedback: 'pairwise' } };
 const CASES: Case[] = [
@@ -267,6 +290,16 @@ const CASES: Case[] = [
     seq: 64,
     steps: quick ? 2 : 3,
   },
+  {
+    name: 'Qwen2.5-0.5B shape, LoRA r 8 (q, v)',
+    shape: 'qwen-0.5b',
+    objective: 'dpo',
+    pairs: 1,
+    seq: 64,
+    steps: 2,
+    lora: { r: 8, loraAlpha: 16, targetModules: ['q_proj', 'v_proj'] },
+    backends: ['wasm ×1', 'tensorflow ×1', 'tensorflow ×2'],
+  },
 ];
 
 interface ChildResult {
@@ -283,7 +316,14 @@ async function child(index: number, modelDirOf: string): Promise<void> {
   const info = await initBackend();
   const c = CASES[index]!;
   const model = c.shape === 'tiny' ? 'builtin:tiny' : modelDirOf;
-  const r = await shippedStep(model, c.objective, c.pairs, c.seq, c.steps);
+  let r: { seconds: number[]; tokens: number };
+  try {
+    r = await shippedStep(model, c.objective, c.pairs, c.seq, c.steps, c.lora);
+  } catch (err) {
+    // a case the backend refuses (the 0.5B model on wasm): its message is the result
+    console.log(`REFUSED ${JSON.stringify((err as Error).message.split('\n')[0])}`);
+    return;
+  }
   const threads =
     info.backend === 'wasm'
       ? info.wasm!.threadCount
@@ -320,15 +360,16 @@ async function main(): Promise<void> {
   const dirs: Record<string, string> = {
     'gpt2-mini': await modelDir(GPT2_MINI),
     'gpt2-small': await modelDir(GPT2_SMALL),
+    'qwen-0.5b': await modelDir(QWEN_05B),
   };
   const configs: { label: string; env: Record<string, string> }[] = [
-    { label: 'wasm', env: { ALIGNJS_BACKEND: 'wasm', ALIGNJS_WASM_THREADS: '1' } },
-    { label: 'wasm', env: { ALIGNJS_BACKEND: 'wasm', ALIGNJS_WASM_THREADS: '2' } },
+    { label: 'wasm ×1', env: { ALIGNJS_BACKEND: 'wasm', ALIGNJS_WASM_THREADS: '1' } },
+    { label: 'wasm ×2', env: { ALIGNJS_BACKEND: 'wasm', ALIGNJS_WASM_THREADS: '2' } },
   ];
   if (hasTfjsNode())
     for (const t of ['1', '2'])
       configs.push({
-        label: 'tensorflow',
+        label: `tensorflow ×${t}`,
         env: {
           ALIGNJS_BACKEND: 'tensorflow',
           TF_NUM_INTRAOP_THREADS: t,
@@ -341,6 +382,7 @@ async function main(): Promise<void> {
   const trlCache = new Map<string, (TrlStep | string)[]>();
   for (const [i, c] of CASES.entries()) {
     for (const cfg of configs) {
+      if (c.backends && !c.backends.includes(cfg.label)) continue;
       const load = loadavg()[0]!;
       const r = spawnSync(
         process.execPath,
@@ -354,20 +396,32 @@ async function main(): Promise<void> {
         ],
         { env: { ...process.env, ...cfg.env }, encoding: 'utf8', timeout: 1_200_000 },
       );
+      const refused = r.stdout?.split('\n').find((l) => l.startsWith('REFUSED '));
+      const label =
+        typeof c.objective === 'string' ? c.objective : (c.objective as { name: string }).name;
+      if (refused) {
+        rows.push([
+          c.name,
+          label,
+          `${c.pairs}×2×${c.seq}`,
+          cfg.label,
+          `refused: ${JSON.parse(refused.slice(8))}`,
+          ...Array(7).fill('–'),
+        ]);
+        continue;
+      }
       const line = r.stdout?.split('\n').find((l) => l.startsWith('RESULT '));
       if (!line) {
         console.error(`${c.name} on ${cfg.label}: failed\n${r.stderr?.slice(-2000)}`);
         continue;
       }
       const res = JSON.parse(line.slice(7)) as ChildResult;
-      const label =
-        typeof c.objective === 'string' ? c.objective : (c.objective as { name: string }).name;
       // TRL has no UNA: its DPO step is the comparison for every row of a shape
       const key = `${c.shape}/${res.threads}`;
       if (!trlCache.has(key))
         trlCache.set(key, [
-          trlStep(c.shape, c.pairs, c.seq, false, res.threads, c.steps),
-          trlStep(c.shape, c.pairs, c.seq, true, res.threads, c.steps),
+          trlStep(c.shape, c.pairs, c.seq, false, res.threads, c.steps, c.lora !== undefined),
+          trlStep(c.shape, c.pairs, c.seq, true, res.threads, c.steps, c.lora !== undefined),
         ]);
       const trl = trlCache.get(key)!;
       const toks = res.seconds.map((s) => res.tokens / s);

@@ -19,12 +19,13 @@ import tempfile
 import time
 
 ap = argparse.ArgumentParser()
-ap.add_argument("--shape", choices=["tiny", "gpt2-mini", "gpt2-small"], required=True)
+ap.add_argument("--shape", choices=["tiny", "gpt2-mini", "gpt2-small", "qwen-0.5b"], required=True)
 ap.add_argument("--pairs", type=int, required=True)
 ap.add_argument("--seq", type=int, required=True)
 ap.add_argument("--steps", type=int, default=6)
 ap.add_argument("--threads", type=int, default=1)
 ap.add_argument("--bf16", action="store_true")
+ap.add_argument("--lora", action="store_true", help="PEFT LoRA r=8, alpha=16 on q_proj, v_proj")
 ap.add_argument("--tiny-dir", default=os.path.join(os.path.dirname(__file__), "..", "packages", "models", "tiny"))
 a = ap.parse_args()
 
@@ -39,6 +40,14 @@ from trl import DPOConfig, DPOTrainer  # noqa: E402
 torch.manual_seed(0)
 if a.shape == "tiny":
     model = AutoModelForCausalLM.from_pretrained(a.tiny_dir, dtype=torch.float32)
+elif a.shape == "qwen-0.5b":
+    from transformers import Qwen2Config  # noqa: E402
+
+    # Qwen2.5-0.5B's config.json (494M parameters, tied embeddings)
+    cfg = Qwen2Config(vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
+                      num_attention_heads=14, num_key_value_heads=2, max_position_embeddings=32768,
+                      rms_norm_eps=1e-6, rope_theta=1000000.0, tie_word_embeddings=True)
+    model = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
 elif a.shape == "gpt2-small":
     cfg = GPT2Config()  # 124M: vocab 50257, 12 layers of 768
     model = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
@@ -90,8 +99,15 @@ tok = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel({"<pad
                               pad_token="<pad>", eos_token="<pad>")
 import copy  # noqa: E402
 
-# the reference: a frozen copy of the starting model (TRL would reload it from the model's path)
-tr = Pretokenized(model=model, ref_model=copy.deepcopy(model).eval(), args=args, train_dataset=Dataset.from_list(rows * (1 + a.steps)),
+# the reference: a frozen copy of the starting model (TRL would reload it from the model's
+# path); with LoRA, TRL's own choice: the base model with the adapter disabled
+peft_config = None
+if a.lora:
+    from peft import LoraConfig  # noqa: E402
+
+    peft_config = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
+ref = None if a.lora else copy.deepcopy(model).eval()
+tr = Pretokenized(model=model, ref_model=ref, peft_config=peft_config, args=args, train_dataset=Dataset.from_list(rows * (1 + a.steps)),
                   processing_class=tok, callbacks=[timer])
 tr.train()
 sec = statistics.median(timer.times[1:])
