@@ -494,6 +494,17 @@ describe('harness through the CLI', () => {
   });
 });
 
+/** A 2×2 and a length-3 variable: optimizers over more than one shape. */
+const twoVariables = () => [
+  tf.variable(
+    tf.tensor2d([
+      [0.5, -1],
+      [2, 0.1],
+    ]),
+  ),
+  tf.variable(tf.tensor1d([0.3, -0.7, 1.1])),
+];
+
 describe('optimizers', () => {
   it('AdamW and HostAdamW follow torch.optim.AdamW (float64 oracle, weight decay on)', async () => {
     const { AdamW, HostAdamW } = await import('@alignjs/trainer/node');
@@ -537,15 +548,7 @@ describe('optimizers', () => {
     const o = { beta1: 0.9, beta2: 0.99, eps: 0.5, weightDecay: 0.1 };
     for (const Opt of [AdamW, HostAdamW]) {
       // two variables of different shapes: the flat device buffers must split them back
-      const mk = () => [
-        tf.variable(
-          tf.tensor2d([
-            [0.5, -1],
-            [2, 0.1],
-          ]),
-        ),
-        tf.variable(tf.tensor1d([0.3, -0.7, 1.1])),
-      ];
+      const mk = twoVariables;
       const [a, b] = [mk(), mk()];
       const [scaled, plain] = [new Opt(a, o), new Opt(b, o)];
       for (let s = 1; s <= 4; s++) {
@@ -621,15 +624,7 @@ describe('optimizers', () => {
 
   it('HostAdamW makes the same updates as the device AdamW', async () => {
     const { AdamW, HostAdamW } = await import('@alignjs/trainer/node');
-    const mk = () => [
-      tf.variable(
-        tf.tensor2d([
-          [0.5, -1],
-          [2, 0.1],
-        ]),
-      ),
-      tf.variable(tf.tensor1d([0.3, -0.7, 1.1])),
-    ];
+    const mk = twoVariables;
     const a = mk();
     const b = mk();
     const o = { beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.01 };
