@@ -14,7 +14,7 @@
  *   npm run build && npx tsx bench/shipped-step.ts [--quick]
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { copyFile, mkdtemp, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -338,10 +338,19 @@ async function child(index: number, modelDirOf: string): Promise<void> {
     backend: info.backend,
     threads,
     ...r,
-    peakRssMb: process.resourceUsage().maxRSS / 1024,
+    peakRssMb: peakRssMb(),
     ...(optimizer ? { optimizer } : {}),
   };
   console.log(`RESULT ${JSON.stringify(out)}`);
+}
+
+/**
+ * This process's peak RSS in MB: VmHWM, which starts afresh at exec (getrusage's maxrss
+ * keeps the spawning parent's peak across fork + exec, so every child reported ≥ ours).
+ */
+function peakRssMb(): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+  return m ? Number(m[1]) / 1024 : process.resourceUsage().maxRSS / 1024;
 }
 
 function hasTfjsNode(): boolean {

@@ -111,9 +111,22 @@ tr = Pretokenized(model=model, ref_model=ref, peft_config=peft_config, args=args
                   processing_class=tok, callbacks=[timer])
 tr.train()
 sec = statistics.median(timer.times[1:])
+
+
+def peak_rss_mb():
+    """VmHWM (starts afresh at exec; ru_maxrss keeps the spawning process's peak)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
 print(json.dumps({
     "seconds": sec, "min": min(timer.times[1:]), "max": max(timer.times[1:]),
     "tokens_per_s": 2 * a.pairs * a.seq / sec,
-    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "peak_rss_mb": peak_rss_mb(),
     "torch": torch.__version__, "trl": trl.__version__, "threads": a.threads, "bf16": a.bf16,
 }))
