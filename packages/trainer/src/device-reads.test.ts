@@ -65,11 +65,14 @@ describe('device reads per optimizer step', () => {
       });
       let reads: ReturnType<typeof countReads> | undefined;
       const perStep: number[] = [];
+      const tensorsAt: number[] = [];
       let last = 0;
+      const tensorsBefore = tf.memory().numTensors;
       const t = new Trainer(cfg, {
         logger: makeLogger(join(cfg.output, 'metrics.jsonl'), 'quiet'),
         callbacks: {
           onStep: () => {
+            tensorsAt.push(tf.memory().numTensors);
             // counting starts after the first step: setup, reference pass and warm-up excluded
             if (!reads) reads = countReads();
             else perStep.push(reads.count() - last);
@@ -92,6 +95,10 @@ describe('device reads per optimizer step', () => {
       }
       // steps 2..8: step 4 and 8 log (2 reads), the others read once
       expect(perStep).toEqual([1, 1, 2, 1, 1, 1, 2]);
+      // no tensor outlives its step: the same count at the same point of each logging
+      // interval, and none left once the trainer is disposed
+      expect(tensorsAt.slice(4)).toEqual(tensorsAt.slice(0, 4));
+      expect(tf.memory().numTensors).toBe(tensorsBefore);
       console.log(
         `device reads, steps 2–8 (accumulation ${accumulation}): ${perStep.join(', ')}; kernel-internal readSync calls on ${tf.getBackend()}: ${reads!.inKernels()}`,
       );

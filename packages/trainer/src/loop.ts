@@ -225,8 +225,9 @@ export async function runLoop(o: LoopOptions, state: LoopState): Promise<void> {
         throw new NonFiniteError(record.step, state.history.at(-1));
       }
       for (const n of names) {
-        interval[n] = add(interval[n], tf.div(metrics[n]!, micro));
-        metrics[n]!.dispose();
+        const mean = tf.div(metrics[n]!, micro);
+        interval[n] = add(interval[n], mean);
+        tf.dispose([mean, metrics[n]!]);
       }
       intervalSteps++;
       o.optimizer.apply(grads!, record.lr, clipFactor(gradNorm, o.maxGradNorm) / micro);
