@@ -574,37 +574,55 @@ describe('optimizers', () => {
     }
   });
 
-  it('AdamW over several moment groups equals HostAdamW, and its moments round-trip', async () => {
-    const { AdamW, HostAdamW, ADAMW_GROUP_ELEMENTS } = await import('@alignjs/trainer/node');
-    const big = Math.ceil(0.75 * ADAMW_GROUP_ELEMENTS);
-    // [big, 10] share a group, the second big one has its own
-    const mk = () =>
-      [big, 10, big].map((n, i) => tf.variable(tf.randomUniform([n], -1, 1, 'float32', i)));
+  it('AdamW in segments (packed, split, exactly full) equals HostAdamW; moments round-trip and leak nothing', async () => {
+    const { AdamW, HostAdamW } = await import('@alignjs/trainer/node');
+    // segments of ≤ 64 elements: [40] + [10] packed together, the 150-element matrix split
+    // into three segments of 50, [7] alone, then a variable of exactly 64
+    const limit = 64;
+    const shapes = [[40], [10], [15, 10], [7], [8, 8]];
+    const sizes = shapes.map((s) => s.reduce((x, y) => x * y, 1));
+    const mk = () => shapes.map((s, i) => tf.variable(tf.randomUniform(s, -1, 1, 'float32', i)));
     const [a, b, c] = [mk(), mk(), mk()];
     const o = { beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.01 };
-    const [dev, host] = [new AdamW(a, o), new HostAdamW(b, o)];
-    const grads = [big, 10, big].map((n, i) => tf.randomUniform([n], -1, 1, 'float32', 10 + i));
-    for (let s = 0; s < 2; s++) {
+    const before = tf.memory().numTensors;
+    const [dev, host] = [new AdamW(a, o, limit), new HostAdamW(b, o)];
+    const grads = shapes.map((s, i) => tf.randomUniform(s, -1, 1, 'float32', 10 + i));
+    const start = tf.memory().numTensors;
+    for (let s = 0; s < 3; s++) {
       dev.apply(grads, 0.01, 0.5);
       host.apply(grads, 0.01, 0.5);
     }
+    // every segment's temporaries freed: only the variables and moments remain
+    expect(tf.memory().numTensors).toBe(start);
     for (const [i, v] of a.entries()) {
+      expect(v.shape).toEqual(shapes[i]);
       const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(v, b[i]!))).dataSync()[0]!);
       expect(diff, `variable ${i}`).toBeLessThan(1e-6);
     }
-    // a fresh AdamW given the moments continues exactly like the original
+    // the moments come back per variable and equal the host optimizer's
     const { m, v } = dev.moments();
-    expect(m.map((x) => x.length)).toEqual([big, 10, big]);
+    expect(m.map((x) => x.length)).toEqual(sizes);
+    for (const [i, x] of m.entries()) {
+      expectClose(x, Array.from(host.m[i]!), { atol: 1e-6, label: `m ${i}` });
+      expectClose(v[i]!, Array.from(host.v[i]!), { atol: 1e-6, label: `v ${i}` });
+    }
+    // a fresh AdamW (another segment size) given the moments continues exactly like the original
     for (const [i, w] of c.entries()) w.assign(a[i]!);
-    const resumed = new AdamW(c, o);
+    const resumed = new AdamW(c, o, 100);
     resumed.setMoments(m, v);
     resumed.step = dev.step;
     dev.apply(grads, 0.01);
     resumed.apply(grads, 0.01);
     for (const [i, w] of c.entries())
       expect(tf.tidy(() => tf.max(tf.abs(tf.sub(w, a[i]!))).dataSync()[0]!)).toBe(0);
+    // wrong sizes are refused before anything is assigned
+    expect(() => resumed.setMoments(m.slice(0, 2), v)).toThrow(
+      /variable 2 has the wrong size \(m\)/,
+    );
     for (const opt of [dev, host, resumed]) opt.dispose();
-    tf.dispose([...a, ...b, ...c, ...grads]);
+    tf.dispose(grads);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([...a, ...b, ...c]);
   });
 
   it('learning-rate schedules match transformers’ (warm-up, linear, cosine, constant)', async () => {

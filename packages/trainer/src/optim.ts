@@ -75,49 +75,73 @@ export function createOptimizer(
   return name === 'adamw_host' ? new HostAdamW(vars, o) : new AdamW(vars, o);
 }
 
-/** Elements per flat moment buffer of {@link AdamW} (16 MiB): bounds the update's temporaries. */
+/**
+ * Elements per flat moment segment of {@link AdamW} (16 MiB of float32): bounds the update's
+ * temporaries to a few segments' worth, whatever the size of the largest variable.
+ */
 export const ADAMW_GROUP_ELEMENTS = 1 << 22;
 
-/** Consecutive variables that share one flat pair of moment buffers. */
-interface Group {
-  first: number;
-  sizes: number[];
+/** `length` elements of variable `index`'s flattened values, from `offset`. */
+interface Part {
+  index: number;
+  offset: number;
+  length: number;
+}
+
+/** Parts of consecutive variables that share one flat pair of moment buffers. */
+interface Segment {
+  parts: Part[];
   m: tf.Variable<tf.Rank.R1>;
   v: tf.Variable<tf.Rank.R1>;
 }
 
 /**
  * AdamW with decoupled weight decay, exactly as torch.optim.AdamW: `w ← w·(1 − lr·wd)`, then
- * the Adam step with bias corrections. Consecutive variables share flat moment buffers of up
- * to {@link ADAMW_GROUP_ELEMENTS} elements (a larger variable has its own) and each group is
- * updated over its concatenated gradient — a dozen ops per group instead of a dozen per
- * variable (per-op dispatch dominated the step on tensorflow), while the temporaries stay
- * the size of one group. State (moments, step) is explicit for checkpoints.
+ * the Adam step with bias corrections. The parameters are cut into segments of up to
+ * `segmentElements` ({@link ADAMW_GROUP_ELEMENTS}) elements: small consecutive variables share
+ * one segment, a larger variable spans several. Each segment has flat moment buffers and is
+ * updated over its concatenated gradient in its own tidy — a dozen ops per segment instead of
+ * a dozen per variable (per-op dispatch dominated the step on tensorflow), while the
+ * temporaries stay the size of one segment (a whole 38M-element embedding updated at once
+ * held ~15 copies of it: 2.3 GB for GPT-2 small). State (moments, step) is explicit for
+ * checkpoints.
  */
 export class AdamW implements Optimizer {
   step = 0;
-  private readonly groups: Group[] = [];
+  private readonly segments: Segment[] = [];
 
   constructor(
     readonly vars: tf.Variable[],
     readonly o: AdamWOptions,
+    segmentElements = ADAMW_GROUP_ELEMENTS,
   ) {
-    let sizes: number[] = [];
-    let first = 0;
-    const close = (end: number) => {
-      if (!sizes.length) return;
-      const n = sizes.reduce((a, b) => a + b, 0);
+    let parts: Part[] = [];
+    let n = 0;
+    const close = () => {
+      if (!parts.length) return;
       const zeros = () => tf.tidy(() => tf.variable(tf.zeros<tf.Rank.R1>([n]), false));
-      this.groups.push({ first, sizes, m: zeros(), v: zeros() });
-      sizes = [];
-      first = end;
+      this.segments.push({ parts, m: zeros(), v: zeros() });
+      parts = [];
+      n = 0;
     };
-    vars.forEach((x, i) => {
-      const total = sizes.reduce((a, b) => a + b, 0);
-      if (sizes.length && total + x.size > ADAMW_GROUP_ELEMENTS) close(i);
-      sizes.push(x.size);
+    vars.forEach((x, index) => {
+      if (x.size <= segmentElements) {
+        if (n + x.size > segmentElements) close();
+        parts.push({ index, offset: 0, length: x.size });
+        n += x.size;
+        return;
+      }
+      // a large variable: its own segments of (nearly) equal length
+      close();
+      const k = Math.ceil(x.size / segmentElements);
+      const len = Math.ceil(x.size / k);
+      for (let offset = 0; offset < x.size; offset += len) {
+        n = Math.min(len, x.size - offset);
+        parts = [{ index, offset, length: n }];
+        close();
+      }
     });
-    close(vars.length);
+    close();
   }
 
   apply(grads: tf.Tensor[], lr: number, gradScale = 1): void {
@@ -125,70 +149,94 @@ export class AdamW implements Optimizer {
     const { beta1, beta2, eps, weightDecay } = this.o;
     const bc1 = 1 - beta1 ** this.step;
     const sbc2 = Math.sqrt(1 - beta2 ** this.step);
-    for (const grp of this.groups) {
+    // new values of a variable that spans segments, applied after its last one (every
+    // segment reads the old weights)
+    let pending: tf.Tensor[] = [];
+    const whole = (p: Part) => p.length === this.vars[p.index]!.size;
+    const piece = (t: tf.Tensor, p: Part) => {
+      const flat = tf.reshape(t, [-1]);
+      return whole(p) ? flat : tf.slice(flat, [p.offset], [p.length]);
+    };
+    for (const seg of this.segments) {
       tf.tidy(() => {
-        const idx = grp.sizes.map((_, k) => grp.first + k);
-        const flat =
-          idx.length === 1
-            ? tf.reshape(grads[idx[0]!]!, [-1])
-            : tf.concat(idx.map((i) => tf.reshape(grads[i]!, [-1])));
+        const pieces = seg.parts.map((p) => piece(grads[p.index]!, p));
+        const flat = pieces.length === 1 ? pieces[0]! : tf.concat(pieces);
         const g = gradScale === 1 ? flat : tf.mul(flat, gradScale);
-        const m = tf.add(tf.mul(grp.m, beta1), tf.mul(g, 1 - beta1));
-        const v = tf.add(tf.mul(grp.v, beta2), tf.mul(tf.square(g), 1 - beta2));
-        grp.m.assign(m as tf.Tensor1D);
-        grp.v.assign(v as tf.Tensor1D);
+        const m = tf.add(tf.mul(seg.m, beta1), tf.mul(g, 1 - beta1));
+        const v = tf.add(tf.mul(seg.v, beta2), tf.mul(tf.square(g), 1 - beta2));
+        seg.m.assign(m as tf.Tensor1D);
+        seg.v.assign(v as tf.Tensor1D);
         const denom = tf.add(tf.div(tf.sqrt(v), sbc2), eps);
         const update = tf.mul(tf.div(m, denom), lr / bc1);
         // slices, not tf.split: tfjs-wasm's SplitV copies the whole input out once per piece
         let at = 0;
-        for (const i of idx) {
-          const w = this.vars[i]!;
-          const step = tf.reshape(tf.slice(update, [at], [w.size]), w.shape);
-          at += w.size;
-          const decayed = weightDecay ? tf.mul(w, 1 - lr * weightDecay) : w;
-          w.assign(tf.sub(decayed, step));
+        for (const p of seg.parts) {
+          const w = this.vars[p.index]!;
+          const step = seg.parts.length === 1 ? update : tf.slice(update, [at], [p.length]);
+          at += p.length;
+          const old = piece(w, p);
+          const next = tf.sub(weightDecay ? tf.mul(old, 1 - lr * weightDecay) : old, step);
+          if (whole(p)) {
+            w.assign(tf.reshape(next, w.shape));
+            continue;
+          }
+          pending.push(tf.keep(next));
+          if (p.offset + p.length === w.size) {
+            w.assign(tf.reshape(tf.concat(pending), w.shape));
+            tf.dispose(pending);
+            pending = [];
+          }
         }
       });
     }
   }
 
   moments(): { m: Float32Array[]; v: Float32Array[] } {
-    const split = (which: 'm' | 'v') =>
-      this.groups.flatMap((grp) => {
-        const flat = grp[which].dataSync() as Float32Array;
+    const per = (which: 'm' | 'v') => {
+      const out: Float32Array[] = [];
+      for (const seg of this.segments) {
+        const flat = seg[which].dataSync() as Float32Array;
         let at = 0;
-        return grp.sizes.map((n) => {
-          at += n;
-          return flat.slice(at - n, at);
-        });
-      });
-    return { m: split('m'), v: split('v') };
+        for (const p of seg.parts) {
+          const part = flat.subarray(at, at + p.length);
+          at += p.length;
+          if (p.length === this.vars[p.index]!.size) out[p.index] = part;
+          else (out[p.index] ??= new Float32Array(this.vars[p.index]!.size)).set(part, p.offset);
+        }
+      }
+      return out;
+    };
+    return { m: per('m'), v: per('v') };
   }
 
   setMoments(m: Float32Array[], v: Float32Array[]): void {
-    for (const grp of this.groups) {
+    for (const [i, w] of this.vars.entries())
+      for (const [which, parts] of [
+        ['m', m],
+        ['v', v],
+      ] as const)
+        if (parts[i]?.length !== w.size)
+          throw new Error(`optimizer state for variable ${i} has the wrong size (${which})`);
+    for (const seg of this.segments) {
       const join = (parts: Float32Array[]) => {
-        const flat = new Float32Array(grp.m.size);
+        const flat = new Float32Array(seg.m.size);
         let at = 0;
-        grp.sizes.forEach((n, k) => {
-          const p = parts[grp.first + k]!;
-          if (p?.length !== n)
-            throw new Error(`optimizer state for variable ${grp.first + k} has the wrong size`);
-          flat.set(p, at);
-          at += n;
-        });
+        for (const p of seg.parts) {
+          flat.set(parts[p.index]!.subarray(p.offset, p.offset + p.length), at);
+          at += p.length;
+        }
         return flat;
       };
       const [fm, fv] = [join(m), join(v)];
       tf.tidy(() => {
-        grp.m.assign(tf.tensor1d(fm));
-        grp.v.assign(tf.tensor1d(fv));
+        seg.m.assign(tf.tensor1d(fm));
+        seg.v.assign(tf.tensor1d(fv));
       });
     }
   }
 
   dispose(): void {
-    tf.dispose(this.groups.flatMap((g) => [g.m, g.v]));
+    tf.dispose(this.segments.flatMap((g) => [g.m, g.v]));
   }
 }
 
