@@ -22,7 +22,7 @@ import { initBackend } from '@alignjs/core-logprob';
 import { CausalLM, parseModelConfig, saveModel, tinyModelDir } from '@alignjs/models/node';
 import { AdamW, HostAdamW, makeLogger, Trainer } from '@alignjs/trainer/node';
 import * as tf from '@tensorflow/tfjs-core';
-import { median, recordResult, table, writeSection } from './util.js';
+import { fitScaling, median, recordResult, table, writeSection } from './util.js';
 
 const quick = process.argv.includes('--quick');
 const STEPS = Number(process.env.ALIGNJS_BENCH_STEPS ?? 0) || (quick ? 3 : 6);
@@ -114,7 +114,7 @@ async function shippedStep(
   seq: number,
   steps: number,
   lora?: Record<string, unknown>,
-): Promise<{ seconds: number[]; tokens: number }> {
+): Promise<{ seconds: number[]; tokens: number; stepPeakRssMb: number }> {
   const parse = await parser();
   const train = await data(pairs, seq);
   const output = await mkdtemp(join(tmpdir(), 'alignjs-bench-run-'));
@@ -131,10 +131,24 @@ async function shippedStep(
     learningRate: 1e-5,
     ...(lora ? { lora } : {}),
   }) as ConstructorParameters<typeof Trainer>[0];
-  const t = new Trainer(config, { logger: makeLogger(undefined, 'quiet') });
+  // VmHWM after each optimizer step: the peak of the steps, before the final checkpoint save
+  // (TRL's side saves nothing: save_strategy "no")
+  let stepPeakRssMb = 0;
+  const t = new Trainer(config, {
+    logger: makeLogger(undefined, 'quiet'),
+    callbacks: {
+      onStep: () => {
+        stepPeakRssMb = peakRssMb();
+      },
+    },
+  });
   try {
     const r = await t.train();
-    return { seconds: r.history.slice(1).map((h) => h.seconds), tokens: 2 * pairs * seq };
+    return {
+      seconds: r.history.slice(1).map((h) => h.seconds),
+      tokens: 2 * pairs * seq,
+      stepPeakRssMb,
+    };
   } finally {
     t.dispose();
   }
@@ -302,11 +316,32 @@ const CASES: Case[] = [
   },
 ];
 
+/**
+ * The scaling grid: GPT-2 mini's DPO step over batch 1–8 × sequence 64–512 (cells up to
+ * 4,096 tokens a step), to show the cost is linear in tokens up to the attention term.
+ */
+const SCALE_CASES: Case[] = [1, 2, 4, 8].flatMap((pairs) =>
+  [64, 128, 256, 512]
+    .filter((seq) => 2 * pairs * seq <= 4096)
+    .map((seq) => ({
+      name: 'GPT-2 mini (4L/256)',
+      shape: 'gpt2-mini' as const,
+      objective: 'dpo',
+      pairs,
+      seq,
+      steps: quick ? 2 : 3,
+    })),
+);
+const ALL_CASES = [...CASES, ...SCALE_CASES];
+
 interface ChildResult {
   backend: string;
   threads: number;
   seconds: number[];
   tokens: number;
+  /** VmHWM after the last optimizer step */
+  stepPeakRssMb: number;
+  /** VmHWM at the end (the final checkpoint save included) */
   peakRssMb: number;
   optimizer?: Record<string, number>;
 }
@@ -314,9 +349,9 @@ interface ChildResult {
 /** One case on the backend the environment selects, in this (fresh) process. */
 async function child(index: number, modelDirOf: string): Promise<void> {
   const info = await initBackend();
-  const c = CASES[index]!;
+  const c = ALL_CASES[index]!;
   const model = c.shape === 'tiny' ? 'builtin:tiny' : modelDirOf;
-  let r: { seconds: number[]; tokens: number };
+  let r: Awaited<ReturnType<typeof shippedStep>>;
   try {
     r = await shippedStep(model, c.objective, c.pairs, c.seq, c.steps, c.lora);
   } catch (err) {
@@ -329,7 +364,7 @@ async function child(index: number, modelDirOf: string): Promise<void> {
       ? info.wasm!.threadCount
       : Number(process.env.TF_NUM_INTRAOP_THREADS ?? 0) || 2;
   let optimizer: Record<string, number> | undefined;
-  if (c.shape === 'gpt2-mini' && c.objective === 'dpo') {
+  if (index < CASES.length && c.shape === 'gpt2-mini' && c.objective === 'dpo') {
     const m = CausalLM.random(parseModelConfig(GPT2_MINI), 1);
     optimizer = optimizerTimes(m.trainableVariables());
     m.dispose();
@@ -360,6 +395,109 @@ function hasTfjsNode(): boolean {
   return r.status === 0;
 }
 
+/**
+ * Runs case `index` of {@link ALL_CASES} in a fresh process with `env`: its result, the
+ * message it was refused with, or undefined when it failed (its stderr printed).
+ */
+function runChild(
+  index: number,
+  dir: string,
+  env: Record<string, string>,
+): ChildResult | string | undefined {
+  const r = spawnSync(
+    process.execPath,
+    [
+      ...process.execArgv,
+      import.meta.filename,
+      '--child',
+      String(index),
+      dir,
+      ...(quick ? ['--quick'] : []),
+    ],
+    { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 1_200_000 },
+  );
+  const refused = r.stdout?.split('\n').find((l) => l.startsWith('REFUSED '));
+  if (refused) return JSON.parse(refused.slice(8)) as string;
+  const line = r.stdout?.split('\n').find((l) => l.startsWith('RESULT '));
+  if (!line) {
+    console.error(r.stderr?.slice(-2000));
+    return undefined;
+  }
+  return JSON.parse(line.slice(7)) as ChildResult;
+}
+
+/**
+ * The scaling grid on `cfg` (tensorflow ×1 when built, else wasm ×1) beside TRL at its
+ * default precision (bf16) at 1 thread: tokens/s per cell, and a least-squares fit of the
+ * step time on [1, tokens, Σ seq²] for each side.
+ */
+function scalingSection(
+  cfg: { label: string; env: Record<string, string> },
+  dir: string,
+  json: Record<string, unknown>[],
+): string {
+  const rows: string[][] = [];
+  const ours: { tokens: number; attention: number; seconds: number }[] = [];
+  const trl: { tokens: number; attention: number; seconds: number }[] = [];
+  for (const [k, c] of SCALE_CASES.entries()) {
+    const load = loadavg()[0]!;
+    const res = runChild(CASES.length + k, dir, cfg.env);
+    if (!res || typeof res === 'string') {
+      console.error(`scaling ${c.pairs}×2×${c.seq} on ${cfg.label}: ${res ?? 'failed'}`);
+      continue;
+    }
+    const t = trlStep('gpt2-mini', c.pairs, c.seq, true, 1, c.steps);
+    const tokens = 2 * c.pairs * c.seq;
+    const attention = 2 * c.pairs * c.seq ** 2;
+    const sec = median(res.seconds);
+    ours.push({ tokens, attention, seconds: sec });
+    if (typeof t !== 'string') trl.push({ tokens, attention, seconds: t.seconds });
+    rows.push([
+      String(c.pairs),
+      String(c.seq),
+      fmt(tokens),
+      spread(res.seconds.map((s) => tokens / s)),
+      typeof t === 'string' ? t : fmt(t.tokens_per_s),
+      typeof t === 'string' ? '–' : (tokens / sec / t.tokens_per_s).toFixed(2),
+      fmt(res.stepPeakRssMb),
+      typeof t === 'string' ? '–' : fmt(t.peak_rss_mb),
+      load.toFixed(2),
+    ]);
+    console.log(`scaling | ${rows.at(-1)!.join(' | ')}`);
+    json.push({ case: `scaling ${c.pairs}×2×${c.seq}`, config: cfg.env, ...res, trl: t, load });
+  }
+  const describe = (name: string, cells: typeof ours) => {
+    if (cells.length < 4) return `- ${name}: too few cells to fit`;
+    const { coef, maxResidual } = fitScaling(cells);
+    const big = cells.reduce((a, b) => (b.attention > a.attention ? b : a));
+    const share =
+      (coef[2] * big.attention) / (coef[0] + coef[1] * big.tokens + coef[2] * big.attention);
+    return `- ${name}: step ≈ ${(coef[0] * 1e3).toFixed(1)} ms + ${(coef[1] * 1e6).toFixed(1)} µs × tokens + ${(coef[2] * 1e9).toFixed(2)} ns × Σ seq²; the largest residual ${(100 * maxResidual).toFixed(1)}%; the quadratic (attention) term is ${(100 * share).toFixed(1)}% of the longest rows' step (${fmt(big.tokens)} tokens)`;
+  };
+  return `### Scaling: GPT-2 mini's DPO step over batch × sequence (${cfg.label}; TRL bf16 at 1 thread), median (min–max) of ${SCALE_CASES[0]!.steps} steps
+
+${table(
+  [
+    'pairs',
+    'seq',
+    'tokens / step',
+    'tokens / s',
+    'TRL bf16 tok/s',
+    'ours ÷ TRL',
+    'peak RSS MB (steps)',
+    'TRL peak RSS MB',
+    'load (1 min)',
+  ],
+  rows,
+)}
+
+Least squares of the step time on [1, tokens, Σ seq² over the rows] (float64 normal equations):
+
+${describe(`alignjs ${cfg.label}`, ours)}
+${describe('TRL bf16 ×1', trl)}
+`;
+}
+
 const fmt = (v: number) => Math.round(v).toLocaleString('en-US');
 const spread = (xs: number[]) =>
   `${fmt(median(xs))} (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})`;
@@ -371,7 +509,8 @@ async function main(): Promise<void> {
     'gpt2-small': await modelDir(GPT2_SMALL),
     'qwen-0.5b': await modelDir(QWEN_05B),
   };
-  const configs: { label: string; env: Record<string, string> }[] = [
+  // `only`: a lever measured on one case (before/after within this run), not a default
+  const configs: { label: string; env: Record<string, string>; only?: Shape }[] = [
     { label: 'wasm ×1', env: { ALIGNJS_BACKEND: 'wasm', ALIGNJS_WASM_THREADS: '1' } },
     { label: 'wasm ×2', env: { ALIGNJS_BACKEND: 'wasm', ALIGNJS_WASM_THREADS: '2' } },
   ];
@@ -385,6 +524,17 @@ async function main(): Promise<void> {
           TF_NUM_INTEROP_THREADS: t,
         },
       });
+  if (hasTfjsNode())
+    configs.push({
+      label: 'tensorflow ×1, TF_ENABLE_ONEDNN_OPTS=0',
+      env: {
+        ALIGNJS_BACKEND: 'tensorflow',
+        TF_NUM_INTRAOP_THREADS: '1',
+        TF_NUM_INTEROP_THREADS: '1',
+        TF_ENABLE_ONEDNN_OPTS: '0',
+      },
+      only: 'gpt2-small',
+    });
   const rows: string[][] = [];
   const optRows: string[][] = [];
   const json: Record<string, unknown>[] = [];
@@ -392,39 +542,27 @@ async function main(): Promise<void> {
   for (const [i, c] of CASES.entries()) {
     for (const cfg of configs) {
       if (c.backends && !c.backends.includes(cfg.label)) continue;
+      if (cfg.only && (cfg.only !== c.shape || c.objective !== 'dpo')) continue;
       const load = loadavg()[0]!;
-      const r = spawnSync(
-        process.execPath,
-        [
-          ...process.execArgv,
-          import.meta.filename,
-          '--child',
-          String(i),
-          dirs[c.shape] ?? '',
-          ...(quick ? ['--quick'] : []),
-        ],
-        { env: { ...process.env, ...cfg.env }, encoding: 'utf8', timeout: 1_200_000 },
-      );
-      const refused = r.stdout?.split('\n').find((l) => l.startsWith('REFUSED '));
+      const out = runChild(i, dirs[c.shape] ?? '', cfg.env);
       const label =
         typeof c.objective === 'string' ? c.objective : (c.objective as { name: string }).name;
-      if (refused) {
+      if (typeof out === 'string') {
         rows.push([
           c.name,
           label,
           `${c.pairs}×2×${c.seq}`,
           cfg.label,
-          `refused: ${JSON.parse(refused.slice(8))}`,
-          ...Array(7).fill('–'),
+          `refused: ${out}`,
+          ...Array(8).fill('–'),
         ]);
         continue;
       }
-      const line = r.stdout?.split('\n').find((l) => l.startsWith('RESULT '));
-      if (!line) {
-        console.error(`${c.name} on ${cfg.label}: failed\n${r.stderr?.slice(-2000)}`);
+      if (!out) {
+        console.error(`${c.name} on ${cfg.label}: failed`);
         continue;
       }
-      const res = JSON.parse(line.slice(7)) as ChildResult;
+      const res = out;
       // TRL has no UNA: its DPO step is the comparison for every row of a shape
       const key = `${c.shape}/${res.threads}`;
       if (!trlCache.has(key))
@@ -442,14 +580,15 @@ async function main(): Promise<void> {
         c.name,
         label,
         `${c.pairs}×2×${c.seq}`,
-        `${res.backend} ×${res.threads}`,
+        cfg.only ? cfg.label : `${res.backend} ×${res.threads}`,
         spread(toks),
         cell(trl[0]!),
         cell(trl[1]!),
         ratio(trl[0]!),
         ratio(trl[1]!),
-        fmt(res.peakRssMb),
+        `${fmt(res.stepPeakRssMb)} / ${fmt(res.peakRssMb)}`,
         typeof trl[0] === 'string' ? '–' : fmt(trl[0]!.peak_rss_mb),
+        typeof trl[0] === 'string' ? '–' : (res.stepPeakRssMb / trl[0]!.peak_rss_mb).toFixed(2),
         load.toFixed(2),
       ]);
       console.log(rows.at(-1)!.join(' | '));
@@ -461,6 +600,7 @@ async function main(): Promise<void> {
       json.push({ case: c.name, objective: label, config: cfg.env, ...res, trl, load });
     }
   }
+  const scaleMd = scalingSection(configs.at(hasTfjsNode() ? 2 : 0)!, dirs['gpt2-mini']!, json);
   const md = `## The shipped training step (bench/shipped-step) — median (min–max) of ${STEPS} steps after a warm-up (GPT-2 small: ${CASES.at(-1)!.steps}), ${new Date().toISOString()}
 
 The \`Trainer\`'s own optimizer step (\`alignjs train\`'s code: objective from the registry, AdamW,
@@ -481,8 +621,9 @@ ${table(
     'TRL bf16 tok/s',
     'ours ÷ TRL fp32',
     'ours ÷ TRL bf16',
-    'peak RSS MB',
+    'peak RSS MB (steps / run)',
     'TRL peak RSS MB',
+    "steps' peak ÷ TRL's",
     'load (1 min)',
   ],
   rows,
@@ -502,6 +643,15 @@ ${table(['backend × threads', ...OPTIMIZERS], optRows)}
 clipped gradient copies. Now the loop folds averaging and clipping into one factor the
 optimizer applies as it reads the gradients; \`adamw_torch\` updates one flat moment buffer
 pair, \`adamw_host\` fuses the update into one host pass per variable (straight on the wasm heap).
+
+Peak RSS: VmHWM after the last optimizer step (the steps' peak, what TRL's number measures:
+its run saves nothing) and at the end of the run (our final checkpoint save included: the
+weights and both moments pass through host memory on the way to disk). The
+\`TF_ENABLE_ONEDNN_OPTS=0\` row is a memory lever measured, not kept: libtensorflow's oneDNN
+kernels keep their scratch memory, and turning them off lowers the peak but costs speed
+(users who need the memory can set it; it is TensorFlow's own variable).
+
+${scaleMd}
 `;
   await writeSection('shipped-step', md);
   await recordResult('shipped-step', { cases: json });

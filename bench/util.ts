@@ -56,3 +56,38 @@ export async function writeSection(name: string, markdown: string): Promise<void
     `# alignjs benchmarks\n\nEach section is the latest run of its script; every ratio is measured within one run.\n\n${body}\n`,
   );
 }
+
+/**
+ * Least squares of step seconds on [1, tokens, attention] (attention = Σ over rows of
+ * seq², the quadratic term), by the normal equations in float64; returns the coefficients
+ * and the largest relative residual.
+ */
+export function fitScaling(cells: { tokens: number; attention: number; seconds: number }[]): {
+  coef: [number, number, number];
+  maxResidual: number;
+} {
+  const rows = cells.map((c) => [1, c.tokens, c.attention]);
+  const a = [0, 1, 2].map((i) => [0, 1, 2].map((j) => rows.reduce((s, r) => s + r[i]! * r[j]!, 0)));
+  const b = [0, 1, 2].map((i) => rows.reduce((s, r, k) => s + r[i]! * cells[k]!.seconds, 0));
+  // Gaussian elimination with partial pivoting on the 3×3 system
+  for (let i = 0; i < 3; i++) {
+    const p = [i, i + 1, i + 2]
+      .filter((k) => k < 3)
+      .reduce((x, y) => (Math.abs(a[y]![i]!) > Math.abs(a[x]![i]!) ? y : x));
+    [a[i], a[p]] = [a[p]!, a[i]!];
+    [b[i], b[p]] = [b[p]!, b[i]!];
+    for (let k = i + 1; k < 3; k++) {
+      const f = a[k]![i]! / a[i]![i]!;
+      for (let j = i; j < 3; j++) a[k]![j]! -= f * a[i]![j]!;
+      b[k]! -= f * b[i]!;
+    }
+  }
+  const x = [0, 0, 0];
+  for (let i = 2; i >= 0; i--)
+    x[i] =
+      (b[i]! - [0, 1, 2].filter((j) => j > i).reduce((s, j) => s + a[i]![j]! * x[j]!, 0)) /
+      a[i]![i]!;
+  const predict = (r: number[]) => x[0]! * r[0]! + x[1]! * r[1]! + x[2]! * r[2]!;
+  const maxResidual = Math.max(...cells.map((c, k) => Math.abs(predict(rows[k]!) / c.seconds - 1)));
+  return { coef: x as [number, number, number], maxResidual };
+}

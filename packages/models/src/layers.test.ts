@@ -2,7 +2,7 @@ import { initBackend } from '@alignjs/core-logprob';
 import { expectClose } from '@alignjs/core-logprob/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { embeddingLookup, matMulFast } from './layers.js';
+import { embeddingLookup, geluNew, matMulFast } from './layers.js';
 
 // wasm (the patched kernels), cpu, and whatever backend this run uses (tensorflow in its CI run)
 const BACKENDS = [...new Set(['wasm', 'cpu', tf.getBackend()])] as (
@@ -130,5 +130,39 @@ describe.each(BACKENDS)('matMulFast with a broadcast operand on %s', (backend) =
     expectClose(ob!.dataSync(), sb!.dataSync(), { atol: 1e-4, rtol: 1e-5, label: 'dB' });
     tf.dispose([a, b, w, oa!, ob!, sa!, sb!]);
     await initBackend({ backend: previous as 'wasm' | 'cpu' | 'tensorflow' });
+  });
+});
+
+describe('geluNew', () => {
+  it('matches gelu_new and its derivative computed in float64 (central differences), leaking nothing', () => {
+    // float64 oracle, independent of the tfjs code: transformers' NewGELUActivation
+    const g = (x: number) =>
+      0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
+    const xs = [-6, -3, -1.5, -0.7, -0.1, 0, 0.05, 0.4, 1, 2.2, 4, 9];
+    const h = 1e-6;
+    const slope = xs.map((x) => (g(x + h) - g(x - h)) / (2 * h));
+    const x = tf.tensor1d(xs);
+    const w = tf.tensor1d(xs.map((_, i) => 0.5 + i / 7));
+    const before = tf.memory().numTensors;
+    // d/dx Σ w·gelu(x) = w·gelu'(x): a non-uniform upstream gradient
+    const y = geluNew(x);
+    const { value, grad } = tf.valueAndGrad((z: tf.Tensor) => tf.sum(tf.mul(geluNew(z), w)))(x);
+    expectClose(y.dataSync(), xs.map(g), {
+      atol: 1e-6,
+      rtol: 1e-6,
+      label: 'value',
+    });
+    expectClose(
+      grad.dataSync(),
+      slope.map((s, i) => s * (0.5 + i / 7)),
+      {
+        atol: 2e-6,
+        rtol: 1e-5,
+        label: 'gradient',
+      },
+    );
+    tf.dispose([y, value, grad]);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([x, w]);
   });
 });

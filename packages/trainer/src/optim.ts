@@ -119,7 +119,9 @@ export class AdamW implements Optimizer {
     let n = 0;
     const close = () => {
       if (!parts.length) return;
-      const zeros = () => tf.tidy(() => tf.variable(tf.zeros<tf.Rank.R1>([n]), false));
+      // tf.fill runs on the device; tf.zeros would first make a host array of the size (on
+      // tensorflow it stays alive until the first update uploads it and a GC frees it)
+      const zeros = () => tf.tidy(() => tf.variable(tf.fill([n], 0) as tf.Tensor1D, false));
       this.segments.push({ parts, m: zeros(), v: zeros() });
       parts = [];
       n = 0;
