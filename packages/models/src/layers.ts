@@ -93,16 +93,18 @@ export function rmsNorm(x: tf.Tensor2D, weight: tf.Tensor1D, eps: number): tf.Te
 export function geluNew(x: tf.Tensor): tf.Tensor {
   const c = Math.sqrt(2 / Math.PI);
   const k = 0.044715;
-  const tanhU = (z: tf.Tensor) => tf.tanh(tf.mul(tf.mul(z, c), tf.add(1, tf.mul(k, tf.square(z)))));
+  // t = tanh(u) from x and x² (the backward pass reuses x² for du/dx)
+  const tanhU = (z: tf.Tensor, z2: tf.Tensor) =>
+    tf.tanh(tf.mul(tf.mul(z, c), tf.add(1, tf.mul(k, z2))));
   const f = tf.customGrad(((z: tf.Tensor, save: tf.GradSaveFunc) => {
     save([z]);
     return {
-      value: tf.tidy(() => tf.mul(tf.mul(0.5, z), tf.add(1, tanhU(z)))),
+      value: tf.tidy(() => tf.mul(tf.mul(0.5, z), tf.add(1, tanhU(z, tf.square(z))))),
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) =>
         tf.tidy(() => {
           const z0 = saved[0]!;
-          const t = tanhU(z0);
           const z2 = tf.square(z0);
+          const t = tanhU(z0, z2);
           const du = tf.mul(c, tf.add(1, tf.mul(3 * k, z2)));
           const d = tf.add(
             tf.mul(0.5, tf.add(1, t)),
