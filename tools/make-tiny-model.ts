@@ -21,7 +21,6 @@ import {
 } from '@alignjs/core-logprob';
 import {
   CausalLM,
-  HfTokenizer,
   loadTokenizer,
   parseModelConfig,
   saveModel,

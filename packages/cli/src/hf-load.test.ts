@@ -12,7 +12,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { generate, HfTokenizer, loadLora, loadModel, loadTokenizer } from '@alignjs/models/node';
+import { generate, loadLora, loadModel, loadTokenizer } from '@alignjs/models/node';
 import { makeLogger, Trainer } from '@alignjs/trainer/node';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';

@@ -1,7 +1,7 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HfTokenizer, loadModel, loadTokenizer, tinyModelDir } from '@alignjs/models/node';
+import { loadModel, loadTokenizer, tinyModelDir } from '@alignjs/models/node';
 import { describe, expect, it } from 'vitest';
 import { generateOutputs, readInstructions } from './generate-outputs.js';
 

@@ -203,7 +203,11 @@ export class AdamW implements Optimizer {
           const part = flat.subarray(at, at + p.length);
           at += p.length;
           if (p.length === this.vars[p.index]!.size) out[p.index] = part;
-          else (out[p.index] ??= new Float32Array(this.vars[p.index]!.size)).set(part, p.offset);
+          else {
+            const whole = out[p.index] ?? new Float32Array(this.vars[p.index]!.size);
+            whole.set(part, p.offset);
+            out[p.index] = whole;
+          }
         }
       }
       return out;

@@ -17,7 +17,6 @@ import {
 } from '@alignjs/core-logprob';
 import {
   CausalLM,
-  HfTokenizer,
   isIgnorableBuffer,
   loadModel,
   loadTokenizer,

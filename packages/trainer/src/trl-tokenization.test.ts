@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { planLayout } from '@alignjs/core-logprob';
-import { HfTokenizer, loadTokenizer } from '@alignjs/models/node';
+import { loadTokenizer } from '@alignjs/models/node';
 import { describe, expect, it } from 'vitest';
 import { parseDataset } from './data.js';
 import { tokenizeDataset } from './tokenize.js';
