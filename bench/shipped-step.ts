@@ -348,7 +348,9 @@ interface ChildResult {
 
 /** One case on the backend the environment selects, in this (fresh) process. */
 async function child(index: number, modelDirOf: string): Promise<void> {
+  const stock = process.env.ALIGNJS_BENCH_STOCK === '1' ? await stockWasmKernels() : undefined;
   const info = await initBackend();
+  stock?.();
   const c = ALL_CASES[index]!;
   const model = c.shape === 'tiny' ? 'builtin:tiny' : modelDirOf;
   let r: Awaited<ReturnType<typeof shippedStep>>;
@@ -377,6 +379,24 @@ async function child(index: number, modelDirOf: string): Promise<void> {
     ...(optimizer ? { optimizer } : {}),
   };
   console.log(`RESULT ${JSON.stringify(out)}`);
+}
+
+/** The wasm kernels our lever replaces (core-logprob's wasm-kernels.ts); "before" restores them. */
+const STOCK_KERNELS = ['Identity', 'Cast'] as const;
+
+/**
+ * tfjs-backend-wasm's own kernels in {@link STOCK_KERNELS}, captured before `initBackend`
+ * patches them: the returned function registers them again (the lever's "before").
+ */
+async function stockWasmKernels(): Promise<() => void> {
+  await import('@tensorflow/tfjs-backend-wasm');
+  const kernels = STOCK_KERNELS.map((k) => tf.getKernel(k, 'wasm')!);
+  return () => {
+    for (const k of kernels) {
+      tf.unregisterKernel(k.kernelName, 'wasm');
+      tf.registerKernel(k);
+    }
+  };
 }
 
 /**
@@ -510,9 +530,14 @@ async function main(): Promise<void> {
     'qwen-0.5b': await modelDir(QWEN_05B),
   };
   // `only`: a lever measured on one case (before/after within this run), not a default
-  const configs: { label: string; env: Record<string, string>; only?: Shape }[] = [
+  const configs: { label: string; env: Record<string, string>; only?: Shape[] }[] = [
     { label: 'wasm ×1', env: { ALIGNJS_BACKEND: 'wasm', ALIGNJS_WASM_THREADS: '1' } },
     { label: 'wasm ×2', env: { ALIGNJS_BACKEND: 'wasm', ALIGNJS_WASM_THREADS: '2' } },
+    {
+      label: `wasm ×1, before: stock ${STOCK_KERNELS.join(' + ')}`,
+      env: { ALIGNJS_BACKEND: 'wasm', ALIGNJS_WASM_THREADS: '1', ALIGNJS_BENCH_STOCK: '1' },
+      only: ['gpt2-mini', 'gpt2-small'],
+    },
   ];
   if (hasTfjsNode())
     for (const t of ['1', '2'])
@@ -533,7 +558,7 @@ async function main(): Promise<void> {
         TF_NUM_INTEROP_THREADS: '1',
         TF_ENABLE_ONEDNN_OPTS: '0',
       },
-      only: 'gpt2-small',
+      only: ['gpt2-small'],
     });
   const rows: string[][] = [];
   const optRows: string[][] = [];
@@ -542,7 +567,7 @@ async function main(): Promise<void> {
   for (const [i, c] of CASES.entries()) {
     for (const cfg of configs) {
       if (c.backends && !c.backends.includes(cfg.label)) continue;
-      if (cfg.only && (cfg.only !== c.shape || c.objective !== 'dpo')) continue;
+      if (cfg.only && (!cfg.only.includes(c.shape) || c.objective !== 'dpo')) continue;
       const load = loadavg()[0]!;
       const out = runChild(i, dirs[c.shape] ?? '', cfg.env);
       const label =
@@ -650,6 +675,13 @@ weights and both moments pass through host memory on the way to disk). The
 \`TF_ENABLE_ONEDNN_OPTS=0\` row is a memory lever measured, not kept: libtensorflow's oneDNN
 kernels keep their scratch memory, and turning them off lowers the peak but costs speed
 (users who need the memory can set it; it is TensorFlow's own variable).
+
+The "wasm ×1, before: stock Identity + Cast" rows are a lever kept, measured before/after in
+this run: tfjs-backend-wasm's \`Identity\` copies its input, and the gradient tape clones
+every tensor it saves for the backward pass through it (~400 clones per GPT-2-mini step), as
+it does same-dtype \`Cast\`s (~135). Ours (core-logprob's wasm-kernels.ts) share the input's
+memory instead, as the cpu and tensorflow backends' do; compare each with the wasm ×1 row of
+its shape (tokens/s and the steps' peak RSS).
 
 ${scaleMd}
 `;

@@ -110,3 +110,42 @@ describe('patched wasm BatchMatMul kernel', () => {
     }
   });
 });
+
+describe('patched wasm Identity and same-dtype Cast kernels', () => {
+  it('share the input memory: no new buffers, values survive the source, all freed at the end', async () => {
+    await initBackend({ backend: 'wasm' });
+    const buffers = () => tf.memory().numDataBuffers;
+    const start = buffers();
+    const x = tf.tensor([1.5, -2, 3.25, 4], [2, 2]);
+    expect(buffers()).toBe(start + 1);
+    const c = tf.clone(x);
+    const same = tf.cast(x, 'float32');
+    expect(buffers()).toBe(start + 1);
+    x.dispose();
+    expect(Array.from(c.dataSync())).toEqual([1.5, -2, 3.25, 4]);
+    expect(Array.from(same.dataSync())).toEqual([1.5, -2, 3.25, 4]);
+    expect(same.shape).toEqual([2, 2]);
+    c.dispose();
+    expect(buffers()).toBe(start + 1);
+    same.dispose();
+    expect(buffers()).toBe(start);
+  });
+
+  it('still convert on a dtype change, and gradients through saved tensors equal the hand derivative', async () => {
+    await initBackend({ backend: 'wasm' });
+    const before = tf.memory().numTensors;
+    const v = [0.5, -1.25, 2, -3.75];
+    const i = tf.tensor(v);
+    const asInt = tf.cast(i, 'int32');
+    expect(asInt.dtype).toBe('int32');
+    expect(Array.from(asInt.dataSync())).toEqual([0, -1, 2, -3]);
+    const back = tf.cast(asInt, 'float32');
+    expect(Array.from(back.dataSync())).toEqual([0, -1, 2, -3]);
+    // f(x) = Σ x·exp(x): the tape saves x and exp(x) (clones through Identity); f' = (1 + x)·eˣ
+    const g = tf.grad((x: tf.Tensor) => tf.sum(tf.mul(x, tf.exp(x))))(i);
+    const got = Array.from(g.dataSync());
+    for (const [k, x] of v.entries()) expect(got[k]).toBeCloseTo((1 + x) * Math.exp(x), 5);
+    tf.dispose([i, asInt, back, g]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
