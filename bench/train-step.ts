@@ -1,8 +1,9 @@
 /**
  * bench/train-step: the DPO training step (forward + backward + AdamW on a concatenated
  * chosen/rejected batch, reference log-probs given) on the wasm backend, next to the same
- * architecture, batch and step in PyTorch on CPU (Debian's python3-torch under the system
- * python3; "skipped: torch missing" otherwise). Also: achieved GFLOP/s against each side's
+ * architecture, batch and step in PyTorch on CPU (torch 2.13 with MKL from the reference venv
+ * tools/setup-reference-python.sh makes, else the system python3's; "skipped: torch missing"
+ * otherwise). Also: achieved GFLOP/s against each side's
  * measured matmul ceiling, the reference cache (step time with precomputed reference
  * log-probs vs a reference forward every step), a scaling table of step time vs sequence
  * length and batch size, and judge-client throughput against a loopback server at
@@ -11,11 +12,12 @@
  *
  *   npm run build && npx tsx bench/train-step.ts [--quick]
  *
- * ALIGNJS_BENCH_PYTHON picks the python with torch (default /usr/bin/python3, Debian's);
+ * ALIGNJS_BENCH_PYTHON picks the python with torch (default: .venv-refs/bin/python when it is
+ * there, else /usr/bin/python3 — Debian's torch has a generic BLAS, slower than MKL's);
  * ALIGNJS_BENCH_TORCH_THREADS sets torch's threads (default: all cores).
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -42,9 +44,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import { median, recordResult, table, writeSection } from './util.js';
 
 const quick = process.argv.includes('--quick');
-const PYTHON = process.env.ALIGNJS_BENCH_PYTHON ?? '/usr/bin/python3';
-const TORCH_THREADS = Number(process.env.ALIGNJS_BENCH_TORCH_THREADS ?? 0) || undefined;
 const HERE = dirname(fileURLToPath(import.meta.url));
+const VENV_PYTHON = join(HERE, '..', '.venv-refs/bin/python');
+const PYTHON =
+  process.env.ALIGNJS_BENCH_PYTHON ?? (existsSync(VENV_PYTHON) ? VENV_PYTHON : '/usr/bin/python3');
+const TORCH_THREADS = Number(process.env.ALIGNJS_BENCH_TORCH_THREADS ?? 0) || undefined;
 const REPEATS = quick ? 2 : 3;
 const lines: string[] = [];
 const say = (s: string) => {
