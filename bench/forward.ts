@@ -97,7 +97,7 @@ async function main(): Promise<void> {
   await recordResult('forward', { backend: info.backend, quick, results });
   await writeSection(
     'forward',
-    `## Forward and forward + backward (${info.backend}, median of ${REPEATS})\n\n${table(['model', 'batch×seq', 'forward tok/s', 'fwd+bwd tok/s'], rows)}`,
+    `## Forward and forward + backward (${info.backend}, median of ${REPEATS}, ${new Date().toISOString()})\n\n${table(['model', 'batch×seq', 'forward tok/s', 'fwd+bwd tok/s'], rows)}`,
   );
 }
 

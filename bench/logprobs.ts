@@ -93,7 +93,7 @@ async function main(): Promise<void> {
   await recordResult('logprobs', { backend: info.backend, B, T, V, repeats: REPEATS, rows });
   await writeSection(
     'logprobs',
-    `## Log-prob core (${info.backend}, B=${B} T=${T} V=${V}, median of ${REPEATS})\n\n${table(['path', 'ms', 'peak extra MB', 'time ratio', 'peak ratio'], out)}`,
+    `## Log-prob core (${info.backend}, B=${B} T=${T} V=${V}, median of ${REPEATS}, ${new Date().toISOString()})\n\n${table(['path', 'ms', 'peak extra MB', 'time ratio', 'peak ratio'], out)}`,
   );
   tf.dispose([logits, targets, w]);
 }

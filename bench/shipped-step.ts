@@ -619,13 +619,14 @@ async function main(): Promise<void> {
       console.log(rows.at(-1)!.join(' | '));
       if (res.optimizer)
         optRows.push([
-          `${res.backend} ×${res.threads}`,
+          cfg.only ? cfg.label : `${res.backend} ×${res.threads}`,
           ...Object.values(res.optimizer).map((ms) => ms.toFixed(1)),
         ]);
       json.push({ case: c.name, objective: label, config: cfg.env, ...res, trl, load });
     }
   }
-  const scaleMd = scalingSection(configs.at(hasTfjsNode() ? 2 : 0)!, dirs['gpt2-mini']!, json);
+  const scaleCfg = configs.find((c) => c.label === (hasTfjsNode() ? 'tensorflow ×1' : 'wasm ×1'))!;
+  const scaleMd = scalingSection(scaleCfg, dirs['gpt2-mini']!, json);
   const md = `## The shipped training step (bench/shipped-step) — median (min–max) of ${STEPS} steps after a warm-up (GPT-2 small: ${CASES.at(-1)!.steps}), ${new Date().toISOString()}
 
 The \`Trainer\`'s own optimizer step (\`alignjs train\`'s code: objective from the registry, AdamW,
