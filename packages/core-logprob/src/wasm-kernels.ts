@@ -57,54 +57,37 @@ export function patchWasmKernels(): void {
   tf.unregisterKernel('Slice', 'wasm');
   tf.registerKernel({ kernelName: 'Slice', backendName: 'wasm', kernelFunc });
   patchBatchMatMul();
-  patchIdentity();
-  patchSameDtypeCast('wasm');
-}
-
-const castPatched = new Set<string>();
-
-/**
- * Makes `Cast` to the input's own dtype share the input's memory (as the cpu backend's
- * does) on `backendName`. The tape's gradients cast to the same dtype often (~135 casts
- * per GPT-2-mini step); the stock wasm kernel copied the tensor each time. Casts that
- * change the dtype go to the stock kernel. Idempotent. (Tried on tensorflow too, where a
- * same-dtype cast dispatches a TF op of ~17 µs: no measurable gain per step, so not used.)
- */
-function patchSameDtypeCast(backendName: string): void {
-  if (castPatched.has(backendName)) return;
-  const stock = tf.getKernel('Cast', backendName);
-  if (!stock) return;
-  castPatched.add(backendName);
-  const kernelFunc: tf.KernelFunc = (args) => {
-    const x = args.inputs.x as tf.TensorInfo;
-    if ((args.attrs as { dtype: tf.DataType }).dtype !== x.dtype || x.dtype === 'string')
-      return stock.kernelFunc(args);
-    (args.backend as unknown as { incRef(dataId: unknown): void }).incRef(x.dataId);
-    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
-  };
-  tf.unregisterKernel('Cast', backendName);
-  tf.registerKernel({ kernelName: 'Cast', backendName, kernelFunc });
+  // The gradient tape clones every tensor it saves for the backward pass through `Identity`
+  // (~400 per GPT-2-mini step) and its gradients cast to the same dtype often (~135); the
+  // stock wasm kernels copied each one, doubling the saved activations' memory.
+  patchToShareInput('Identity', () => true);
+  patchToShareInput(
+    'Cast',
+    (args) => (args.attrs as { dtype: tf.DataType }).dtype === args.inputs.x!.dtype,
+  );
 }
 
 /**
- * Replaces tfjs-backend-wasm's `Identity` (a full copy of its input) with a reference to the
- * same memory, as its own `Reshape` and the cpu and tensorflow backends' `Identity` do. The
- * gradient tape clones every tensor it saves for the backward pass through `Identity`, so
- * the stock kernel doubled the memory of the saved activations and copied each of them once
- * per step. No kernel writes into its inputs' memory, so sharing it is safe (as it is for
- * `Reshape`). Strings still go to the stock kernel.
+ * Replaces tfjs-backend-wasm's `kernelName` so that, where `shares(args)`, its output is a
+ * reference to the input's memory (as its own `Reshape` and the cpu and tensorflow backends'
+ * `Identity` do) instead of a copy. No kernel writes into its inputs' memory, so sharing it
+ * is safe. Strings and the other cases go to the stock kernel. (A same-dtype `Cast` patch on
+ * tensorflow, a ~17 µs TF op each, measured no gain per step, so it is not used there.)
  */
-function patchIdentity(): void {
-  const stock = tf.getKernel('Identity', 'wasm');
+function patchToShareInput(
+  kernelName: string,
+  shares: (args: Parameters<tf.KernelFunc>[0]) => boolean,
+): void {
+  const stock = tf.getKernel(kernelName, 'wasm');
   if (!stock) return;
   const kernelFunc: tf.KernelFunc = (args) => {
     const x = args.inputs.x as tf.TensorInfo;
-    if (x.dtype === 'string') return stock.kernelFunc(args);
+    if (x.dtype === 'string' || !shares(args)) return stock.kernelFunc(args);
     (args.backend as unknown as WasmBackendLike).incRef(x.dataId);
     return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
   };
-  tf.unregisterKernel('Identity', 'wasm');
-  tf.registerKernel({ kernelName: 'Identity', backendName: 'wasm', kernelFunc });
+  tf.unregisterKernel(kernelName, 'wasm');
+  tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc });
 }
 
 /** Below ~48k multiply-adds per matrix the per-call cost (~50 µs) outweighs the stock loop. */
