@@ -496,6 +496,15 @@ describe('harness through the CLI', () => {
   });
 });
 
+/**
+ * The optimizers this backend runs: `FusedAdamW` (TensorFlow's fused kernel) only on
+ * tensorflow; elsewhere its refusal is tested below.
+ */
+async function optimizers() {
+  const { AdamW, FusedAdamW, HostAdamW } = await import('@alignjs/trainer/node');
+  return tf.getBackend() === 'tensorflow' ? [AdamW, HostAdamW, FusedAdamW] : [AdamW, HostAdamW];
+}
+
 /** A 2×2 and a length-3 variable: optimizers over more than one shape. */
 const twoVariables = () => [
   tf.variable(
@@ -508,47 +517,48 @@ const twoVariables = () => [
 ];
 
 describe('optimizers', () => {
-  it('AdamW and HostAdamW follow torch.optim.AdamW (float64 oracle, weight decay on)', async () => {
-    const { AdamW, HostAdamW } = await import('@alignjs/trainer/node');
-    const o = { beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1 };
-    const lr = 0.05;
-    const w0 = [0.5, -1, 2, 0.1];
-    const gradAt = (s: number) => [s - 1, -0.5, 0.25 * s, 3];
-    // torch.optim.AdamW's documented algorithm: θ ← θ − γλθ; m, v moving averages;
-    // θ ← θ − γ·m̂ / (√v̂ + ε) with m̂ = m / (1 − β₁ᵗ), v̂ = v / (1 − β₂ᵗ).
-    const theta = [...w0];
-    const m = w0.map(() => 0);
-    const v = w0.map(() => 0);
-    for (let t = 1; t <= 6; t++) {
-      const g = gradAt(t);
-      for (let k = 0; k < theta.length; k++) {
-        theta[k]! -= lr * o.weightDecay * theta[k]!;
-        m[k] = o.beta1 * m[k]! + (1 - o.beta1) * g[k]!;
-        v[k] = o.beta2 * v[k]! + (1 - o.beta2) * g[k]! ** 2;
-        const mh = m[k]! / (1 - o.beta1 ** t);
-        const vh = v[k]! / (1 - o.beta2 ** t);
-        theta[k]! -= (lr * mh) / (Math.sqrt(vh) + o.eps);
-      }
-    }
-    for (const Opt of [AdamW, HostAdamW]) {
-      const w = tf.variable(tf.tensor1d(w0));
-      const opt = new Opt([w], o);
+  it('AdamW, HostAdamW (and FusedAdamW on tensorflow) follow torch.optim.AdamW (float64 oracle, weight decay on)', async () => {
+    // ε as TRL sets it, and one large enough that its place in the update shows
+    for (const eps of [1e-8, 0.3]) {
+      const o = { beta1: 0.9, beta2: 0.99, eps, weightDecay: 0.1 };
+      const lr = 0.05;
+      const w0 = [0.5, -1, 2, 0.1];
+      const gradAt = (s: number) => [s - 1, -0.5, 0.25 * s, 3];
+      // torch.optim.AdamW's documented algorithm: θ ← θ − γλθ; m, v moving averages;
+      // θ ← θ − γ·m̂ / (√v̂ + ε) with m̂ = m / (1 − β₁ᵗ), v̂ = v / (1 − β₂ᵗ).
+      const theta = [...w0];
+      const m = w0.map(() => 0);
+      const v = w0.map(() => 0);
       for (let t = 1; t <= 6; t++) {
-        const g = tf.tensor1d(gradAt(t));
-        opt.apply([g], lr);
-        g.dispose();
+        const g = gradAt(t);
+        for (let k = 0; k < theta.length; k++) {
+          theta[k]! -= lr * o.weightDecay * theta[k]!;
+          m[k] = o.beta1 * m[k]! + (1 - o.beta1) * g[k]!;
+          v[k] = o.beta2 * v[k]! + (1 - o.beta2) * g[k]! ** 2;
+          const mh = m[k]! / (1 - o.beta1 ** t);
+          const vh = v[k]! / (1 - o.beta2 ** t);
+          theta[k]! -= (lr * mh) / (Math.sqrt(vh) + o.eps);
+        }
       }
-      expectClose(w.dataSync(), theta, { atol: 1e-6, label: Opt.name });
-      opt.dispose();
-      w.dispose();
+      for (const Opt of await optimizers()) {
+        const w = tf.variable(tf.tensor1d(w0));
+        const opt = new Opt([w], o);
+        for (let t = 1; t <= 6; t++) {
+          const g = tf.tensor1d(gradAt(t));
+          opt.apply([g], lr);
+          g.dispose();
+        }
+        expectClose(w.dataSync(), theta, { atol: 1e-6, label: `${Opt.name} ε ${eps}` });
+        opt.dispose();
+        w.dispose();
+      }
     }
   });
 
   it('gradScale multiplies the gradient before the update (the loop’s averaging and clipping)', async () => {
-    const { AdamW, HostAdamW } = await import('@alignjs/trainer/node');
     // Adam is scale-invariant but for ε: a large ε makes an ignored scale show
     const o = { beta1: 0.9, beta2: 0.99, eps: 0.5, weightDecay: 0.1 };
-    for (const Opt of [AdamW, HostAdamW]) {
+    for (const Opt of await optimizers()) {
       // two variables of different shapes: the flat device buffers must split them back
       const mk = twoVariables;
       const [a, b] = [mk(), mk()];
@@ -700,8 +710,139 @@ describe('optimizers', () => {
     const crossed = await run('adamw_host', join(dev.output, 'checkpoint-3'));
     for (const [i, l] of crossed.losses.entries())
       expect(Math.abs(l - dev.losses[i]!)).toBeLessThan(1e-4);
-    // 'auto' keeps a small model's moments on the device.
-    expect((await run('auto')).chosen).toBe('adamw_torch');
+    // 'auto' keeps a small model's moments on the device: TensorFlow's fused kernel on tensorflow
+    const tensorflow = tf.getBackend() === 'tensorflow';
+    const auto = await run('auto');
+    expect(auto.chosen).toBe(tensorflow ? 'adamw_torch_fused' : 'adamw_torch');
+    if (!tensorflow) return;
+    // the fused kernel trains like the tfjs ops, and its checkpoints resume exactly, and across
+    for (const [i, l] of auto.losses.entries())
+      expect(Math.abs(l - dev.losses[i]!)).toBeLessThan(1e-4);
+    const fusedResumed = await run('adamw_torch_fused', join(auto.output, 'checkpoint-3'));
+    expect(fusedResumed.losses).toEqual(auto.losses);
+    const fromDev = await run('adamw_torch_fused', join(dev.output, 'checkpoint-3'));
+    for (const [i, l] of fromDev.losses.entries())
+      expect(Math.abs(l - dev.losses[i]!)).toBeLessThan(1e-4);
+  });
+
+  it('FusedAdamW: TensorFlow’s kernel on tensorflow only; weights assigned from elsewhere are picked up; values others hold stay; nothing leaks', async () => {
+    const { FusedAdamW, HostAdamW, resolveOptimizer } = await import('@alignjs/trainer/node');
+    const o = { beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.01 };
+    if (tf.getBackend() !== 'tensorflow') {
+      // refused, naming the field and the remedy, before any work (the Trainer checks in setup)
+      expect(() => new FusedAdamW(twoVariables(), o)).toThrow(/tensorflow backend.*adamw_torch/);
+      expect(() => resolveOptimizer('adamw_torch_fused', tf.getBackend(), 10)).toThrow(
+        /field 'optim' is 'adamw_torch_fused'.*use 'adamw_torch' or 'auto'/,
+      );
+      const cfg = parseRunConfig({
+        ...(await resumableRun()),
+        optim: 'adamw_torch_fused',
+        output: await out(),
+      });
+      const t = new Trainer(cfg, { logger: quiet(cfg) });
+      await expect(t.train()).rejects.toThrow(/field 'optim'/);
+      t.dispose();
+      expect(await readdir(cfg.output)).not.toContain('checkpoint-3');
+      return;
+    }
+    const [a, b] = [twoVariables(), twoVariables()];
+    const before = tf.memory().numTensors;
+    const [fused, host] = [new FusedAdamW(a, o), new HostAdamW(b, o)];
+    const grads = [
+      tf.tensor2d([
+        [1, -1],
+        [0.5, 2],
+      ]),
+      tf.tensor1d([0.1, -0.2, 3]),
+    ];
+    const start = tf.memory().numTensors;
+    const same = (label: string) => {
+      for (const [i, v] of a.entries())
+        expectClose(v.dataSync(), Array.from(b[i]!.dataSync()), { atol: 1e-6, label });
+    };
+    for (let s = 0; s < 3; s++) {
+      // a tensor that shares the variable's data keeps its values through the in-place update
+      const held = tf.clone(a[0]!);
+      const was = Array.from(held.dataSync());
+      fused.apply(grads, 0.01, 0.5);
+      host.apply(grads, 0.01, 0.5);
+      expect(Array.from(held.dataSync())).toEqual(was);
+      expect(Array.from(a[0]!.dataSync())).not.toEqual(was);
+      held.dispose();
+    }
+    same('fused vs host');
+    // weights assigned from elsewhere (a restore, a reference sync) are where the next step starts
+    const outside = tf.tensor1d([5, 6, 7]);
+    for (const w of [a[1]!, b[1]!]) w.assign(outside);
+    outside.dispose();
+    fused.apply(grads, 0.01);
+    host.apply(grads, 0.01);
+    same('after an outside assign');
+    // no temporaries left, moments equal the host's and round-trip
+    expect(tf.memory().numTensors).toBe(start);
+    const { m, v } = fused.moments();
+    for (const [i, x] of m.entries()) {
+      expectClose(x, Array.from(host.m[i]!), { atol: 1e-6, label: `m ${i}` });
+      expectClose(v[i]!, Array.from(host.v[i]!), { atol: 1e-6, label: `v ${i}` });
+    }
+    const resumed = new FusedAdamW(b, o);
+    resumed.setMoments(m, v);
+    resumed.step = fused.step;
+    for (const [i, w] of b.entries()) w.assign(a[i]!);
+    fused.apply(grads, 0.01);
+    resumed.apply(grads, 0.01);
+    for (const [i, w] of b.entries())
+      expect(Array.from(w.dataSync())).toEqual(Array.from(a[i]!.dataSync()));
+    expect(() => resumed.setMoments(m.slice(0, 1), v)).toThrow(
+      /variable 1 has the wrong size \(m\)/,
+    );
+    // the variables keep their values after the optimizer (whose buffers they share) is gone
+    const kept = a.map((w) => Array.from(w.dataSync()));
+    for (const opt of [fused, host, resumed]) opt.dispose();
+    expect(a.map((w) => Array.from(w.dataSync()))).toEqual(kept);
+    tf.dispose(grads);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([...a, ...b]);
+  });
+
+  it('bf16: bfloat16 matmuls on tensorflow (losses near float32, its own reference cache); refused elsewhere before any work', async () => {
+    const base = { ...(await resumableRun()), saveSteps: 0 };
+    if (tf.getBackend() !== 'tensorflow') {
+      const cfg = parseRunConfig({ ...base, bf16: true, output: await out() });
+      const t = new Trainer(cfg, { logger: quiet(cfg) });
+      await expect(t.train()).rejects.toThrow(
+        /config: field 'bf16' needs the tensorflow backend.*this run is on/,
+      );
+      t.dispose();
+      expect(await readdir(cfg.output)).not.toContain('ref-logps.json');
+      return;
+    }
+    const refCache = join(await out(), 'ref.json');
+    const run = async (bf16: boolean) => {
+      const cfg = parseRunConfig({ ...base, bf16, refCache, output: await out() });
+      const t = new Trainer(cfg, { logger: quiet(cfg) });
+      await t.setup();
+      const ref = await t.precomputeReference();
+      t.dispose();
+      const t2 = new Trainer(cfg, { logger: quiet(cfg) });
+      const r = await t2.train();
+      t2.dispose();
+      return { computed: ref.computed, losses: r.history.map((h) => h.loss) };
+    };
+    const f32 = await run(false);
+    const b16 = await run(true);
+    // bfloat16 reference log-probs are not the float32 ones: computed afresh, not read back
+    expect(f32.computed).toBeGreaterThan(0);
+    expect(b16.computed).toBe(f32.computed);
+    expect((await run(true)).computed).toBe(0);
+    // policy = reference at the start in both precisions: DPO's first loss is ln 2
+    expect(b16.losses[0]).toBeCloseTo(Math.LN2, 5);
+    let differs = false;
+    for (const [i, l] of b16.losses.entries()) {
+      expect(Math.abs(l - f32.losses[i]!)).toBeLessThan(2e-2);
+      differs ||= l !== f32.losses[i];
+    }
+    expect(differs).toBe(true);
   });
 
   it('resolveOptimizer: host moments only on wasm past the heap budget; bad names are a config error', async () => {
@@ -711,6 +852,8 @@ describe('optimizers', () => {
     expect(resolveOptimizer('auto', 'wasm', big - 2)).toBe('adamw_torch');
     expect(resolveOptimizer('auto', 'cpu', big)).toBe('adamw_torch');
     expect(resolveOptimizer('adamw_host', 'cpu', 10)).toBe('adamw_host');
+    expect(resolveOptimizer('auto', 'tensorflow', big)).toBe('adamw_torch_fused');
+    expect(resolveOptimizer('adamw_torch', 'tensorflow', 10)).toBe('adamw_torch');
     expect(() =>
       parseRunConfig({ train: 'x', output: 'y', objective: 'dpo', optim: 'sgd' }),
     ).toThrow(/optim/);

@@ -12,5 +12,13 @@ export * from './math.js';
 export * from './objective.js';
 export * from './random.js';
 export * from './records.js';
+export {
+  matMulBf16,
+  type OpAttr,
+  releaseBf16Weights,
+  sumOfSquares,
+  type TensorflowBackend,
+  tensorflowBackend,
+} from './tensorflow-ops.js';
 export { hostMap } from './wasm-kernels.js';
 export { WASM_MAX_THREADS } from './wasm-threads.js';

@@ -3,6 +3,8 @@ import { expectClose } from '@alignjs/core-logprob/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { embeddingLookup, geluNew, matMulFast } from './layers.js';
+import { CausalLM } from './model.js';
+import { randomConfigs } from './test-util.js';
 
 // wasm (the patched kernels), cpu, and whatever backend this run uses (tensorflow in its CI run)
 const BACKENDS = [...new Set(['wasm', 'cpu', tf.getBackend()])] as (
@@ -164,5 +166,56 @@ describe('geluNew', () => {
     tf.dispose([y, value, grad]);
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([x, w]);
+  });
+});
+
+describe('matMulFast in bfloat16 (bf16)', () => {
+  it('off tensorflow: a model refuses bf16, naming the backend', () => {
+    if (tf.getBackend() === 'tensorflow') return;
+    const m = CausalLM.random(randomConfigs().gpt2!, 1);
+    expect(() => {
+      m.bf16 = true;
+    }).toThrow(/bf16 needs the tensorflow backend/);
+    expect(m.bf16).toBe(false);
+    m.dispose();
+  });
+
+  it('on tensorflow: value and both gradients within bfloat16 rounding of float32, broadcast reduced; a model in bf16 gives close logits', () => {
+    if (tf.getBackend() !== 'tensorflow') return;
+    const a = tf.randomNormal([2, 3, 16], 0, 1, 'float32', 1);
+    const w = tf.variable(tf.randomNormal([8, 16], 0, 1, 'float32', 2));
+    const dy = tf.randomNormal([2, 3, 8], 0, 1, 'float32', 3);
+    const run = (bf16: boolean) =>
+      tf.tidy(() => {
+        const f = (x: tf.Tensor, y: tf.Tensor) =>
+          tf.sum(tf.mul(matMulFast(x, y, false, true, bf16), dy));
+        const [ga, gw] = tf.grads(f)([a, w]);
+        return [matMulFast(a, w, false, true, bf16), ga!, gw!];
+      });
+    const exact = run(false);
+    const half = run(true);
+    for (const [i, name] of ['value', 'dA', 'dW'].entries()) {
+      const e = exact[i]!.dataSync();
+      const h = half[i]!.dataSync();
+      expect(half[i]!.shape, name).toEqual(exact[i]!.shape);
+      // k ≤ 16 products of operands each rounded to 8 bits: a few 2⁻⁸ of the terms' size
+      const scale = Math.max(...Array.from(e, Math.abs));
+      let worst = 0;
+      for (let k = 0; k < e.length; k++) worst = Math.max(worst, Math.abs(e[k]! - h[k]!));
+      expect(worst, name).toBeLessThan(scale * 2 ** -5);
+      expect(worst, `${name} is really bf16`).toBeGreaterThan(0);
+    }
+    const m = CausalLM.random(randomConfigs().gpt2!, 1, 0.5);
+    const ids = tf.tensor2d([[1, 2, 3, 4]], [1, 4], 'int32');
+    const mask = tf.ones([1, 4], 'int32') as tf.Tensor2D;
+    const f32 = m.call(ids as tf.Tensor2D, mask);
+    m.bf16 = true;
+    const b16 = m.call(ids as tf.Tensor2D, mask);
+    m.bf16 = false;
+    const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(f32, b16))).dataSync()[0]!);
+    expect(diff).toBeGreaterThan(0);
+    expect(diff).toBeLessThan(0.05 * tf.tidy(() => tf.max(tf.abs(f32)).dataSync()[0]!));
+    tf.dispose([a, w, dy, ...exact, ...half, ids, mask, f32, b16]);
+    m.dispose();
   });
 });

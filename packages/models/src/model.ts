@@ -1,4 +1,4 @@
-import { hostValues } from '@alignjs/core-logprob';
+import { hostValues, releaseBf16Weights, tensorflowBackend } from '@alignjs/core-logprob';
 import * as tf from '@tensorflow/tfjs-core';
 import { architectureOf } from './arch/index.js';
 import type { Architecture, ArchModel, KVCache, ModelConfig } from './arch/types.js';
@@ -51,6 +51,28 @@ export class CausalLM implements ArchModel {
   /** LoRA adapters by module name (e.g. `model.layers.0.self_attn.q_proj`) */
   readonly lora = new Map<string, LoraModule>();
   private disposed = false;
+  private matmulBf16 = false;
+
+  /**
+   * The linear layers' matmuls (projections, LM head, LoRA), forward and backward, in
+   * bfloat16 with the weights cast once per value, the rest in float32: torch's CPU autocast
+   * under TRL's `bf16: true`, except that the attention products (QKᵀ, ·V) stay float32 —
+   * their bfloat16 casts cost more than the bfloat16 product saves at these sizes, and
+   * float32 there is the more precise side. The tensorflow backend only (TensorFlow's
+   * bfloat16 kernels; tfjs has no bfloat16 dtype): setting it elsewhere throws. Default false.
+   */
+  get bf16(): boolean {
+    return this.matmulBf16;
+  }
+
+  set bf16(on: boolean) {
+    if (on && !tensorflowBackend())
+      throw new Error(
+        `bf16 needs the tensorflow backend (tfjs-node: TensorFlow's bfloat16 matmuls); this run is on '${tf.getBackend()}'`,
+      );
+    this.matmulBf16 = on;
+    if (!on) releaseBf16Weights();
+  }
 
   constructor(config: ModelConfig, params: Map<string, tf.Variable>) {
     this.config = config;
@@ -112,15 +134,18 @@ export class CausalLM implements ArchModel {
       this.p(`${module}.weight`) as tf.Tensor as tf.Tensor2D,
       this.maybe(`${module}.bias`) as tf.Tensor as tf.Tensor1D | undefined,
       layout,
+      this.matmulBf16,
     );
     const ad = this.adaptersOff ? undefined : this.lora.get(module);
     if (!ad) return y;
     const xin = training && ad.dropout > 0 ? tf.dropout(x, ad.dropout) : x;
+    const bf16 = this.matmulBf16;
     const low = matMulFast(
-      matMulFast(xin, ad.a as tf.Tensor as tf.Tensor2D, false, true),
+      matMulFast(xin, ad.a as tf.Tensor as tf.Tensor2D, false, true, bf16),
       ad.b as tf.Tensor as tf.Tensor2D,
       false,
       true,
+      bf16,
     );
     return tf.add(y, tf.mul(low, ad.scale)) as tf.Tensor2D;
   }
@@ -197,7 +222,7 @@ export class CausalLM implements ArchModel {
         tf.keep(l.v);
       }
       if (options.hiddenOnly) return tf.reshape(h, [B, T, this.config.hiddenSize]) as tf.Tensor3D;
-      let out = matMulFast(h, this.head(), false, true);
+      let out = matMulFast(h, this.head(), false, true, this.matmulBf16);
       const cap = this.config.finalLogitSoftcap;
       if (cap !== undefined) out = tf.mul(tf.tanh(tf.div(out, cap)), cap) as tf.Tensor2D;
       return tf.reshape(out, [B, T, this.config.vocabSize]) as tf.Tensor3D;
@@ -306,6 +331,7 @@ export class CausalLM implements ArchModel {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    if (this.matmulBf16) releaseBf16Weights();
     tf.dispose([...this.params.values()]);
     tf.dispose([...this.lora.values()].flatMap((m) => [m.a, m.b]));
     this.lora.clear();

@@ -61,6 +61,12 @@ export interface TrainConfig {
    * default: `adamw_host` only on wasm past 1.5 GB of optimizer memory)
    */
   optim: OptimizerName | 'auto';
+  /**
+   * TRL/transformers `bf16`: matmuls in bfloat16 (forward and backward, policy and reference),
+   * as torch's CPU autocast runs them; tensorflow backend only. Default false: TRL defaults
+   * to true, but wasm has no bfloat16 (see the README)
+   */
+  bf16: boolean;
   maxGradNorm: number;
   adamBeta1: number;
   adamBeta2: number;
@@ -148,7 +154,13 @@ export function parseTrainConfig(
     schedule: r.oneOf('schedule', 'linear', ['constant', 'linear', 'cosine'] as const),
     warmupSteps: r.number('warmupSteps', 0, { min: 0, integer: true }),
     weightDecay: r.number('weightDecay', 0, { min: 0 }),
-    optim: r.oneOf('optim', 'auto', ['auto', 'adamw_torch', 'adamw_host'] as const),
+    bf16: r.boolean('bf16', false),
+    optim: r.oneOf('optim', 'auto', [
+      'auto',
+      'adamw_torch',
+      'adamw_torch_fused',
+      'adamw_host',
+    ] as const),
     maxGradNorm: r.number('maxGradNorm', 1, { min: 0 }),
     adamBeta1: r.number('adamBeta1', 0.9, { min: 0, lt: 1 }),
     adamBeta2: r.number('adamBeta2', 0.999, { min: 0, lt: 1 }),

@@ -61,7 +61,8 @@ describe('device reads per optimizer step', () => {
         epochs: 8,
         logSteps: 4,
         learningRate: 1e-3,
-        optim: 'adamw_torch',
+        // adamw_torch on wasm, TensorFlow's fused kernel (adamw_torch_fused) on tensorflow
+        optim: 'auto',
       });
       let reads: ReturnType<typeof countReads> | undefined;
       const perStep: number[] = [];

@@ -5,6 +5,7 @@
  */
 export * from './config.js';
 export * from './data.js';
+export { FusedAdamW } from './fused-adamw.js';
 export type { Logger, StepRecord } from './log.js';
 export * from './loop.js';
 export * from './optim.js';

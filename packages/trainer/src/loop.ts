@@ -6,7 +6,7 @@
  * loop reads the device once per optimizer step (loss, gradient norm and a finite flag, in
  * one transfer) and once more per `logSteps` (the interval's mean metrics).
  */
-import { permutation, readTidy } from '@alignjs/core-logprob';
+import { permutation, readTidy, sumOfSquares } from '@alignjs/core-logprob';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Logger, StepRecord } from './log.js';
 import { learningRateAt, type Optimizer, type Schedule } from './optim.js';
@@ -135,7 +135,7 @@ export class NonFiniteError extends Error {
 
 /** Global L2 norm of `grads` (a device scalar), as torch's `clip_grad_norm_` computes it. */
 export function globalNorm(grads: readonly tf.Tensor[]): tf.Scalar {
-  return tf.tidy(() => tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g))))) as tf.Scalar);
+  return tf.tidy(() => tf.sqrt(tf.addN(grads.map(sumOfSquares))) as tf.Scalar);
 }
 
 /** torch's `clip_grad_norm_` factor: min(1, maxNorm / (norm + 1e-6)); 1 when `maxNorm` is 0. */

@@ -1,5 +1,7 @@
 import { hostMap } from '@alignjs/core-logprob';
 import * as tf from '@tensorflow/tfjs-core';
+import { FusedAdamW } from './fused-adamw.js';
+import { type AdamWOptions, checkMomentSizes, type Optimizer } from './optimizer.js';
 
 export type Schedule = 'constant' | 'linear' | 'cosine';
 
@@ -15,34 +17,14 @@ export function learningRateAt(
   return o.learningRate * Math.max(0, 0.5 * (1 + Math.cos(Math.PI * progress)));
 }
 
-/** AdamW's hyper-parameters, as torch.optim.AdamW names them (betas split in two). */
-export interface AdamWOptions {
-  beta1: number;
-  beta2: number;
-  eps: number;
-  weightDecay: number;
-}
+export type { AdamWOptions, Optimizer } from './optimizer.js';
 
-/** What the trainer needs of an optimizer: an update, and its state for checkpoints. */
-export interface Optimizer {
-  readonly vars: tf.Variable[];
-  /** updates applied so far (the bias-correction step) */
-  step: number;
-  /**
-   * Applies one update with gradients aligned to `vars`, each first multiplied by
-   * `gradScale` (default 1: the loop passes 1 / micro-batches × the clipping factor, so
-   * no averaged or clipped copy of the gradients is ever made).
-   */
-  apply(grads: tf.Tensor[], lr: number, gradScale?: number): void;
-  /** First and second moments per variable, read to the host (checkpoints). */
-  moments(): { m: Float32Array[]; v: Float32Array[] };
-  /** Restores moments saved by {@link moments}. */
-  setMoments(m: Float32Array[], v: Float32Array[]): void;
-  dispose(): void;
-}
-
-/** `adamw_torch`: moments on the device; `adamw_host`: moments in host memory ({@link HostAdamW}). */
-export type OptimizerName = 'adamw_torch' | 'adamw_host';
+/**
+ * `adamw_torch`: moments on the device, updated with tfjs ops ({@link AdamW});
+ * `adamw_torch_fused`: TensorFlow's fused Adam kernel, tensorflow backend only
+ * ({@link FusedAdamW}); `adamw_host`: moments in host memory ({@link HostAdamW}).
+ */
+export type OptimizerName = 'adamw_torch' | 'adamw_torch_fused' | 'adamw_host';
 
 /**
  * Bytes of device memory AdamW needs for weights, gradients and two moments (4 float32
@@ -52,15 +34,23 @@ export type OptimizerName = 'adamw_torch' | 'adamw_host';
 export const WASM_DEVICE_OPTIMIZER_LIMIT = 1.5 * 2 ** 30;
 
 /**
- * Resolves `optim: 'auto'`: `adamw_host` on the wasm backend when weights + gradients + two
- * moments would pass {@link WASM_DEVICE_OPTIMIZER_LIMIT}, else `adamw_torch`.
+ * Resolves `optim: 'auto'`: `adamw_torch_fused` on the tensorflow backend (transformers'
+ * default with torch ≥ 2.8 is its fused AdamW too); on wasm, `adamw_host` when weights +
+ * gradients + two moments would pass {@link WASM_DEVICE_OPTIMIZER_LIMIT}; else `adamw_torch`.
+ * Throws for `adamw_torch_fused` on a backend without the fused kernel.
  */
 export function resolveOptimizer(
   optim: OptimizerName | 'auto',
   backend: string,
   trainableParameters: number,
 ): OptimizerName {
+  if (optim === 'adamw_torch_fused' && backend !== 'tensorflow')
+    throw new Error(
+      `config: field 'optim' is 'adamw_torch_fused', TensorFlow's fused kernel, which needs the ` +
+        `tensorflow backend (tfjs-node); this run is on '${backend}': use 'adamw_torch' or 'auto'`,
+    );
   if (optim !== 'auto') return optim;
+  if (backend === 'tensorflow') return 'adamw_torch_fused';
   return backend === 'wasm' && 16 * trainableParameters > WASM_DEVICE_OPTIMIZER_LIMIT
     ? 'adamw_host'
     : 'adamw_torch';
@@ -72,6 +62,7 @@ export function createOptimizer(
   vars: tf.Variable[],
   o: AdamWOptions,
 ): Optimizer {
+  if (name === 'adamw_torch_fused') return new FusedAdamW(vars, o);
   return name === 'adamw_host' ? new HostAdamW(vars, o) : new AdamW(vars, o);
 }
 
@@ -216,13 +207,7 @@ export class AdamW implements Optimizer {
   }
 
   setMoments(m: Float32Array[], v: Float32Array[]): void {
-    for (const [i, w] of this.vars.entries())
-      for (const [which, parts] of [
-        ['m', m],
-        ['v', v],
-      ] as const)
-        if (parts[i]?.length !== w.size)
-          throw new Error(`optimizer state for variable ${i} has the wrong size (${which})`);
+    checkMomentSizes(this.vars, m, v);
     for (const seg of this.segments) {
       const join = (parts: Float32Array[]) => {
         const flat = new Float32Array(seg.m.size);
@@ -333,9 +318,8 @@ export class HostAdamW implements Optimizer {
   }
 
   setMoments(m: Float32Array[], v: Float32Array[]): void {
-    this.vars.forEach((w, i) => {
-      if (m[i]!.length !== w.size || v[i]!.length !== w.size)
-        throw new Error(`optimizer state for variable ${i} has the wrong size`);
+    checkMomentSizes(this.vars, m, v);
+    this.vars.forEach((_, i) => {
       this.m[i]!.set(m[i]!);
       this.v[i]!.set(v[i]!);
     });

@@ -143,6 +143,12 @@ export class Trainer {
   async setup(): Promise<BackendInfo> {
     const info = await initBackend();
     const c = this.config;
+    // refuses 'adamw_torch_fused' off the tensorflow backend before any work starts
+    resolveOptimizer(c.optim, info.backend, 0);
+    if (c.bf16 && info.backend !== 'tensorflow')
+      throw new Error(
+        `config: field 'bf16' needs the tensorflow backend (TensorFlow's bfloat16 matmuls; tfjs has no bfloat16); this run is on '${info.backend}': remove it (float32)`,
+      );
     const spec = c.objective;
     if (!spec.objective)
       throw new Error(
@@ -215,8 +221,11 @@ export class Trainer {
       else if ((c.online || c.syncRefModel) && !c.lora)
         this.reference = this.policy.clone({ trainable: false });
       if (c.syncRefModel) checkSameParams(this.policy, this.reference!);
-      this.refId = weightsFingerprint(this.reference ?? this.policy);
+      // bf16 reference log-probs are other numbers: cached under their own id
+      this.refId = weightsFingerprint(this.reference ?? this.policy) + (c.bf16 ? '/bf16' : '');
     }
+    this.policy.bf16 = c.bf16;
+    if (this.reference) this.reference.bf16 = c.bf16;
     if (c.lora) addLora(this.policy, c.lora, c.seed);
     const tokOpts = {
       maxLength: c.maxLength ?? undefined,
