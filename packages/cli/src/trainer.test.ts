@@ -773,7 +773,7 @@ describe('optimizers', () => {
     same('fused vs host');
     // weights assigned from elsewhere (a restore, a reference sync) are where the next step starts
     const outside = tf.tensor1d([5, 6, 7]);
-    for (const w of [a[1]!, b[1]!]) w.assign(outside);
+    for (const w of [a[1]!, b[1]!]) (w as tf.Variable).assign(outside);
     outside.dispose();
     fused.apply(grads, 0.01);
     host.apply(grads, 0.01);
@@ -788,7 +788,7 @@ describe('optimizers', () => {
     const resumed = new FusedAdamW(b, o);
     resumed.setMoments(m, v);
     resumed.step = fused.step;
-    for (const [i, w] of b.entries()) w.assign(a[i]!);
+    for (const [i, w] of b.entries()) (w as tf.Variable).assign(a[i]!);
     fused.apply(grads, 0.01);
     resumed.apply(grads, 0.01);
     for (const [i, w] of b.entries())
