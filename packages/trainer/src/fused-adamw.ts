@@ -18,8 +18,11 @@ const ANONYMOUS = 'cd2c89b7-88b7-44c8-ad83-06c2a9158347';
 /** float32 resource variables and the ops on them that the optimizer needs. */
 class ResourceOps {
   private readonly float: OpAttr[];
+  /** the `ResourceApply…` kernels' type attribute (made once, not per update) */
+  private readonly T: OpAttr[];
   constructor(private readonly b: TensorflowBackend) {
     this.float = [{ name: 'dtype', type: b.binding.TF_ATTR_TYPE, value: b.binding.TF_FLOAT }];
+    this.T = [{ ...this.float[0]!, name: 'T' }];
   }
 
   /** A new float32 variable of `shape` (a resource handle), initialized to `value` if given. */
@@ -50,8 +53,7 @@ class ResourceOps {
 
   /** `op` (a `ResourceApply…` kernel, attribute `T` float32) in place; inputs as it names them. */
   apply(op: string, inputs: tf.Tensor[]): void {
-    const T = [{ ...this.float[0]!, name: 'T' }];
-    this.b.executeMultipleOutputs(op, T, inputs, 0);
+    this.b.executeMultipleOutputs(op, this.T, inputs, 0);
   }
 }
 
