@@ -13,6 +13,7 @@ export * from './objective.js';
 export * from './random.js';
 export * from './records.js';
 export {
+  handToTensorflow,
   matMulBf16,
   type OpAttr,
   releaseBf16Weights,

@@ -1,6 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { matMulBf16, releaseBf16Weights, sumOfSquares } from './tensorflow-ops.js';
+import {
+  handToTensorflow,
+  matMulBf16,
+  releaseBf16Weights,
+  sumOfSquares,
+} from './tensorflow-ops.js';
 import { expectClose } from './testing.js';
 
 const tensorflow = () => tf.getBackend() === 'tensorflow';
@@ -122,5 +127,24 @@ describe('sumOfSquares', () => {
     s.dispose();
     expect(tf.memory().numTensors).toBe(before);
     x.dispose();
+  });
+});
+
+describe('handToTensorflow', () => {
+  it("on tensorflow tfjs-node's record of the tensor no longer holds the JS array; values kept; elsewhere a no-op", () => {
+    const arr = new Float32Array([1, 2, 3]);
+    const t = tf.tensor(arr);
+    // tfjs-node's own record (the mechanism: it defers the copy to TensorFlow to the first op)
+    const record = () =>
+      (
+        tf.backend() as unknown as { tensorMap?: { get(id: object): { values: unknown } } }
+      ).tensorMap?.get(t.dataId);
+    if (tensorflow()) expect(record()!.values).toBe(arr);
+    const before = tf.memory().numTensors;
+    handToTensorflow(t);
+    expect(tf.memory().numTensors).toBe(before);
+    if (tensorflow()) expect(record()!.values).toBeNull();
+    expect(Array.from(t.dataSync())).toEqual([1, 2, 3]);
+    t.dispose();
   });
 });

@@ -52,6 +52,18 @@ export function tensorflowBackend(): TensorflowBackend | undefined {
     : undefined;
 }
 
+/**
+ * Hands `t`'s host values to TensorFlow now, on the tensorflow backend (elsewhere: nothing).
+ * tfjs-node keeps a tensor made from a JS array as that array until an op first reads it,
+ * then gives it to TensorFlow, which copies it unless it is 64-byte aligned (large arrays
+ * from malloc are not): a model loaded tensor by tensor would otherwise hold every weight
+ * twice (the JS arrays and TensorFlow's copies) through its first forward pass. After this
+ * the JS array is garbage as soon as the caller drops it (or is TensorFlow's, shared).
+ */
+export function handToTensorflow(t: tf.Tensor): void {
+  tensorflowBackend()?.getInputTensorIds([t]);
+}
+
 /** TensorFlow's `DT_BFLOAT16` (types.proto; tfjs-node's binding does not export it). */
 const TF_BFLOAT16 = 14;
 

@@ -73,6 +73,61 @@ describe.each(BACKENDS)('matMulFast on %s', (backend) => {
   });
 });
 
+describe.each(BACKENDS)('matMulFast with a frozen operand on %s', (backend) => {
+  it('differentiates only the other operand: the stock gradient, one backward product, no leak', async () => {
+    const previous = tf.getBackend() as 'wasm' | 'cpu' | 'tensorflow';
+    await initBackend({ backend });
+    const count = async (f: () => tf.Tensor) => {
+      const p = await tf.profile(() => {
+        f().dispose();
+      });
+      return p.kernels.filter((k) => k.name === 'BatchMatMul').length;
+    };
+    for (const frozenSide of ['a', 'b'] as const) {
+      for (const ta of [false, true]) {
+        for (const tb of [false, true]) {
+          const label = `frozen ${frozenSide} tA=${ta} tB=${tb}`;
+          const a = tf.randomNormal(ta ? [7, 5] : [5, 7], 0, 1, 'float32', 11);
+          const b = tf.randomNormal(tb ? [3, 7] : [7, 3], 0, 1, 'float32', 12);
+          const w = tf.randomNormal([5, 3], 0, 1, 'float32', 13);
+          const frozen = tf.variable(frozenSide === 'a' ? a : b, false);
+          const other = frozenSide === 'a' ? b : a;
+          const pair = (x: tf.Tensor) => (frozenSide === 'a' ? [frozen, x] : [x, frozen]);
+          const ours = tf.grad((x: tf.Tensor) => {
+            const [l, r] = pair(x);
+            return tf.sum(tf.mul(matMulFast(l!, r!, ta, tb), w));
+          });
+          const [sa, sb] = tf.grads((x: tf.Tensor, y: tf.Tensor) =>
+            tf.sum(tf.mul(tf.matMul(x, y, ta, tb), w)),
+          )([a, b]);
+          const before = tf.memory().numTensors;
+          const g = ours(other);
+          expect(tf.memory().numTensors, label).toBe(before + 1);
+          expectClose(g.dataSync(), (frozenSide === 'a' ? sb : sa)!.dataSync(), {
+            atol: 1e-4,
+            rtol: 1e-5,
+            label,
+          });
+          // forward + the other operand's product; a trainable pair runs three
+          expect(await count(() => ours(other)), label).toBe(2);
+          const trainable = tf.variable(frozen, true);
+          expect(
+            await count(() =>
+              tf.grad((x: tf.Tensor) => {
+                const [l, r] = frozenSide === 'a' ? [trainable, x] : [x, trainable];
+                return tf.sum(tf.mul(matMulFast(l!, r!, ta, tb), w));
+              })(other),
+            ),
+            `${label} (trainable)`,
+          ).toBe(3);
+          tf.dispose([a, b, w, frozen, trainable, g, sa!, sb!]);
+        }
+      }
+    }
+    await initBackend({ backend: previous });
+  });
+});
+
 describe('embeddingLookup', () => {
   it('sums the gradient rows of repeated ids, on each of its backward paths', () => {
     const V = 6;

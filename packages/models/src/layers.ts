@@ -256,31 +256,61 @@ export function matMulFast<T extends tf.Tensor>(
   const wasm = tf.getBackend() === 'wasm';
   const product = (x: tf.Tensor, y: tf.Tensor, ta: boolean, tb: boolean) =>
     bf16 ? matMulBf16(x, y, ta, tb) : wasm ? wasmProduct(x, y, ta, tb) : tf.matMul(x, y, ta, tb);
-  const f = tf.customGrad(((x: tf.Tensor, y: tf.Tensor, save: tf.GradSaveFunc) => {
-    save([x, y]);
+  // A frozen operand (a LoRA run's base weights) gets no gradient: it is not an input of the
+  // custom op, so the backward pass skips its product — a third of a linear layer's FLOPs —
+  // and the [out, in]-sized gradient it would allocate (544 MB for Qwen2.5-0.5B's tied head).
+  const needA = !isFrozen(a);
+  const needB = !isFrozen(b);
+  if (!needA && !needB) return product(a, b, transposeA, transposeB) as T;
+  const f = tf.customGrad(((...args: unknown[]) => {
+    const save = args.pop() as tf.GradSaveFunc;
+    const x = needA ? (args.shift() as tf.Tensor) : a;
+    const y = needB ? (args.shift() as tf.Tensor) : b;
+    // only inputs are saved; a frozen operand is a variable, alive for the whole pass
+    save([needA ? x : y, ...(needA && needB ? [y] : [])]);
     return {
       value: product(x, y, transposeA, transposeB),
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-        const [sa, sb] = saved as [tf.Tensor, tf.Tensor];
+        const sa = needA ? saved[0]! : a;
+        const sb = needB ? saved[needA ? 1 : 0]! : b;
         const d = dy as tf.Tensor;
         // C = op(A)·op(B): d op(A) = dC·op(B)ᵀ and d op(B) = op(A)ᵀ·dC, transposed back
-        // where the operand itself was transposed.
-        let da = transposeA ? product(sb, d, transposeB, true) : product(d, sb, false, !transposeB);
-        let db = transposeB ? product(d, sa, true, transposeA) : product(sa, d, !transposeA, false);
-        // Broadcast batch dimensions (a rank-2 operand against rank-4) reduce back to its shape.
-        if (da.rank > sa.rank)
-          da = tf.sum(
-            da,
-            Array.from({ length: da.rank - sa.rank }, (_, i) => i),
+        // where the operand itself was transposed. Broadcast batch dimensions (a rank-2
+        // operand against rank-4) reduce back to the operand's shape.
+        const grads: tf.Tensor[] = [];
+        if (needA)
+          grads.push(
+            reduceTo(
+              transposeA ? product(sb, d, transposeB, true) : product(d, sb, false, !transposeB),
+              sa.rank,
+            ),
           );
-        if (db.rank > sb.rank)
-          db = tf.sum(
-            db,
-            Array.from({ length: db.rank - sb.rank }, (_, i) => i),
+        if (needB)
+          grads.push(
+            reduceTo(
+              transposeB ? product(d, sa, true, transposeA) : product(sa, d, !transposeA, false),
+              sb.rank,
+            ),
           );
-        return [da, db];
+        return grads;
       },
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
-  return f(a, b) as T;
+  return (needA && needB ? f(a, b) : f(needA ? a : b)) as T;
+}
+
+/** A variable marked `trainable: false` (frozen): nothing differentiates with respect to it. */
+function isFrozen(t: tf.Tensor): boolean {
+  return (t as Partial<tf.Variable>).trainable === false;
+}
+
+/** `g` summed over its leading dimensions down to `rank` (a broadcast operand's gradient). */
+function reduceTo(g: tf.Tensor, rank: number): tf.Tensor {
+  if (g.rank <= rank) return g;
+  const r = tf.sum(
+    g,
+    Array.from({ length: g.rank - rank }, (_, i) => i),
+  );
+  g.dispose();
+  return r;
 }

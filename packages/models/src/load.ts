@@ -1,3 +1,4 @@
+import { handToTensorflow } from '@alignjs/core-logprob';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   isIgnorableBuffer,
@@ -75,6 +76,8 @@ export async function loadModelFrom(
         h,
         (name, t) => {
           const init = tf.tensor(t.data, t.shape, 'float32');
+          // TensorFlow's copy now, so this host array can go before the next tensor is read
+          handToTensorflow(init);
           params.set(name, tf.variable(init, options.trainable ?? true));
           init.dispose();
         },

@@ -126,3 +126,30 @@ describe('reward-model trainer on the shared loop', () => {
     ).rejects.toThrow(/made with learningRate = 0.003, this run has 0.01/);
   });
 });
+
+describe('Trainer.setup', () => {
+  it('runs once: setup() before train() loads the model a single time and leaks nothing', async () => {
+    const data = await writeTestData(4);
+    const output = await tmp('alignjs-setup-out-');
+    const cfg = parseTrainConfig({
+      model: 'builtin:tiny',
+      train: data.pairwise,
+      objective: dpo,
+      output,
+      batchSize: 4,
+      maxSteps: 1,
+    });
+    const before = tf.memory().numTensors;
+    const t = new Trainer(cfg, { logger: makeLogger(undefined, 'quiet') });
+    const info = await t.setup();
+    const loaded = tf.memory().numTensors;
+    expect(loaded).toBeGreaterThan(before);
+    // a second call (and train's own) returns the first result without loading again
+    expect(await t.setup()).toBe(info);
+    expect(tf.memory().numTensors).toBe(loaded);
+    const r = await t.train();
+    expect(r.history).toHaveLength(1);
+    t.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});

@@ -139,8 +139,18 @@ export class Trainer {
     return this.config.model === 'builtin:tiny' ? tinyModelDir() : resolve(this.config.model);
   }
 
-  /** Loads models, data and the objective; validates everything before any training. */
-  async setup(): Promise<BackendInfo> {
+  /**
+   * Loads models, data and the objective; validates everything before any training. Runs
+   * once: later calls (and `train`'s own) return the first call's result.
+   */
+  setup(): Promise<BackendInfo> {
+    this.setupOnce ??= this.load();
+    return this.setupOnce;
+  }
+
+  private setupOnce?: Promise<BackendInfo>;
+
+  private async load(): Promise<BackendInfo> {
     const info = await initBackend();
     const c = this.config;
     // refuses 'adamw_torch_fused' off the tensorflow backend before any work starts
