@@ -719,6 +719,19 @@ tensorflow, \`optim: auto\` now picks \`adamw_torch_fused\`, TensorFlow's own fu
 (\`ResourceApplyAdam\`: one pass updating weight and both moments in place) instead of a dozen
 tfjs ops over the flat moment buffers; compare each with the tensorflow ×1 row of its shape,
 and the optimizer table above for the update alone.
+and the optimizer table above for the update alone.
+
+The Qwen LoRA rows include three memory/speed fixes that have no switch to measure "before" in
+the same run; the previous run of this bench (2026-12-03 14:47 UTC, commit 056db36, same
+machine) had tensorflow ×1: 28 tokens/s, steps' peak RSS 7,011 MB; ×2: 39, 7,599 MB; ×1 bf16:
+48, 8,569 MB. (1) \`matMulFast\` computed the gradient of frozen base weights too (its
+two-input custom gradient could not be pruned by the tape): a third of each linear layer's
+backward FLOPs and a 544 MB gradient of the tied head, every step. (2) tfjs-node kept every
+loaded weight's JS array until an op first read it, then TensorFlow copied it (unaligned): the
+weights were held twice through the first forward pass; the loader now hands each weight to
+TensorFlow as it reads it. (3) bf16 cached the bfloat16 casts of frozen weights (+1 GB); it now
+casts them per product, as torch's autocast does (measured alone: 82 → 54 tokens/s, 5,115 →
+4,043 MB — a speed-for-memory trade, still above TRL).
 
 ${scaleMd}
 `;

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import {
+  cachedBf16Weights,
   handToTensorflow,
   matMulBf16,
   releaseBf16Weights,
@@ -112,6 +113,23 @@ describe('bfloat16 matmuls (tensorflow backend)', () => {
     expect(Array.from(after.dataSync())).toEqual([2, 4, 6, 8]);
     releaseBf16Weights();
     tf.dispose([x, w, first, copy, again, next, changed, after]);
+  });
+
+  it('caches the casts of trainable weights only: a frozen weight is cast per product', () => {
+    if (!tensorflow()) return;
+    releaseBf16Weights();
+    const x = tf.tensor2d([1, 2, 3, 4], [2, 2]);
+    const w = tf.variable(tf.tensor2d([1, 0, 0, 1], [2, 2]));
+    const frozen = tf.variable(tf.tensor2d([0, 1, 1, 0], [2, 2]), false);
+    const a = matMulBf16(x, frozen);
+    expect(Array.from(a.dataSync())).toEqual([2, 1, 4, 3]);
+    expect(cachedBf16Weights()).toBe(0);
+    const b = matMulBf16(x, w);
+    expect(Array.from(b.dataSync())).toEqual([1, 2, 3, 4]);
+    expect(cachedBf16Weights()).toBe(1);
+    releaseBf16Weights();
+    expect(cachedBf16Weights()).toBe(0);
+    tf.dispose([x, w, frozen, a, b]);
   });
 });
 

@@ -68,15 +68,21 @@ export function handToTensorflow(t: tf.Tensor): void {
 const TF_BFLOAT16 = 14;
 
 /**
- * bfloat16 copies of weights (tf.Variables) cast by {@link matMulBf16}, by the variable's
- * current data: a weight is cast once per value — once per optimizer step, not once per
- * product (forward and backward) — as torch's autocast caches casts of leaf tensors. An
+ * bfloat16 copies of trainable weights (tf.Variables) cast by {@link matMulBf16}, by the
+ * variable's current data: a weight is cast once per value — once per optimizer step, not
+ * once per product (forward and backward) — as torch's autocast caches casts of leaf tensors
+ * that require grad (frozen ones are cast per product, there and here). An
  * entry is replaced when its variable is assigned a new value; {@link releaseBf16Weights}
  * frees them all.
  */
 const weightCasts = new Map<tf.Variable, { dataId: object; info: OutputInfo }>();
 /** the same entries by data id: the tape's saved copies of a weight share its data */
 const castsByData = new Map<object, OutputInfo>();
+
+/** How many bfloat16 weight copies are cached (for tests). */
+export function cachedBf16Weights(): number {
+  return weightCasts.size;
+}
 
 /** Frees every cached bfloat16 weight copy (after training, or to release the memory). */
 export function releaseBf16Weights(): void {
@@ -91,9 +97,9 @@ export function releaseBf16Weights(): void {
  * matmul in bfloat16: both operands rounded to bfloat16 (round to nearest even), one
  * `BatchMatMulV2` in bfloat16 (oneDNN; float32 accumulation, AMX where the CPU has it), the
  * product rounded to bfloat16 and returned as float32. The bfloat16 intermediates never
- * become tfjs tensors (tfjs has no such dtype); they are freed here, but for a weight's
- * (an operand that is a `tf.Variable`, or shares one's data), which is kept until the weight
- * changes (see {@link releaseBf16Weights}). Throws off tensorflow.
+ * become tfjs tensors (tfjs has no such dtype); they are freed here, but for a trainable
+ * weight's (an operand that is a trainable `tf.Variable`, or shares one's data), which is
+ * kept until the weight changes (see {@link releaseBf16Weights}). Throws off tensorflow.
  */
 export function matMulBf16(
   a: tf.Tensor,
@@ -124,7 +130,9 @@ export function matMulBf16(
     const cached = castsByData.get(t.dataId);
     if (cached) return cached;
     const info = cast(be.getInputTensorIds([t])[0]!, s.TF_FLOAT, TF_BFLOAT16);
-    if (!(t instanceof tf.Variable)) {
+    // a frozen weight (LoRA's base) is cast per product, as torch's autocast casts it: its
+    // cached copy would cost half its float32 size for the whole run (+1 GB on a 0.5B model)
+    if (!(t instanceof tf.Variable) || !t.trainable) {
       made.push(info);
       return info;
     }
