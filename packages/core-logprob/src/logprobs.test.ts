@@ -155,6 +155,32 @@ describe.each(backends)('log-probs on %s', (backend) => {
     disposeBatch(batch);
   });
 
+  it('the backward pass holds at most three [rows, V] blocks at a time', async () => {
+    // one chunk of B·T rows: the gradient dy·(onehot − softmax) is built from five
+    // vocabulary-sized temporaries; freeing each once the next exists keeps three alive
+    const [B, T, V] = [2, 8, 3000];
+    const block = B * T * V * 4;
+    const x = tf.tensor3d(randomLogits(B, T, V, 5).flat(2), [B, T, V]);
+    const targets = tf.tensor2d(
+      Array.from({ length: B * T }, (_, i) => (i * 37) % V),
+      [B, T],
+      'int32',
+    );
+    const base = tf.memory().numBytes;
+    let g: tf.Tensor | undefined;
+    const { peakBytes } = await tf.profile(() => {
+      g = tf.grad((l: tf.Tensor) =>
+        tf.sum(
+          selectedLogprobs(l as tf.Tensor3D, targets, { chunkSize: Number.POSITIVE_INFINITY }),
+        ),
+      )(x);
+    });
+    // tf.memory() counts every tensor object's bytes, views too: the [B·T, V] view of the
+    // logits is one block, three live temporaries the rest (all seven at once before: 8)
+    expect((peakBytes - base) / block).toBeLessThan(4.2);
+    tf.dispose([x, targets, g!]);
+  });
+
   it('selectedLogprobs rejects mismatched shapes', () => {
     const l = tf.zeros([2, 3, 4]) as tf.Tensor3D;
     const t = tf.zeros([2, 2], 'int32') as tf.Tensor2D;

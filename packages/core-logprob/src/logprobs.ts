@@ -81,7 +81,7 @@ export function selectedLogprobs(
     const lses: tf.Tensor[] = [];
     for (const [s, c] of spans) {
       const [p, l] = tf.tidy(() => {
-        const xs = tf.slice(x2, [s, 0], [c, V]);
+        const xs = spans.length === 1 ? x2 : tf.slice(x2, [s, 0], [c, V]);
         const tgt = tf.slice(tgtAll, [s], [c]);
         const lse = tf.logSumExp(xs, 1);
         // Flat gather at n·V + target_n: reads c numbers, copies nothing of size V.
@@ -105,13 +105,23 @@ export function selectedLogprobs(
         for (const [s, c] of spans) {
           parts.push(
             tf.tidy(() => {
-              const xc = tf.slice(xs2, [s, 0], [c, V]);
+              // Each [c, V] temporary is freed as soon as the next one exists: at most three
+              // live at once (a tidy alone would hold all six until the chunk ends).
+              const whole = spans.length === 1;
+              const xc = whole ? xs2 : tf.slice(xs2, [s, 0], [c, V]);
               const lc = tf.reshape(tf.slice(lseAll, [s], [c]), [c, 1]);
               const dyc = tf.reshape(tf.slice(dyFlat, [s], [c]), [c, 1]);
-              const softmax = tf.exp(tf.sub(xc, lc));
+              const shifted = tf.sub(xc, lc);
+              if (!whole) xc.dispose();
+              const softmax = tf.exp(shifted);
+              shifted.dispose();
               // int32 one-hot then cast: the wasm OneHot kernel writes wrong values for float32.
-              const onehot = tf.cast(tf.oneHot(tf.slice(tgtSaved, [s], [c]), V), 'float32');
-              return tf.mul(tf.sub(onehot, softmax), dyc);
+              const onehotInt = tf.oneHot(tf.slice(tgtSaved, [s], [c]), V);
+              const onehot = tf.cast(onehotInt, 'float32');
+              onehotInt.dispose();
+              const diff = tf.sub(onehot, softmax);
+              tf.dispose([onehot, softmax]);
+              return tf.mul(diff, dyc);
             }),
           );
         }

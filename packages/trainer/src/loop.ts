@@ -6,7 +6,7 @@
  * loop reads the device once per optimizer step (loss, gradient norm and a finite flag, in
  * one transfer) and once more per `logSteps` (the interval's mean metrics).
  */
-import { permutation, readTidy, sumOfSquares } from '@alignjs/core-logprob';
+import { permutation, readTidy, sumOfSquares, variableGrads } from '@alignjs/core-logprob';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Logger, StepRecord } from './log.js';
 import { learningRateAt, type Optimizer, type Schedule } from './optim.js';
@@ -172,7 +172,7 @@ export async function runLoop(o: LoopOptions, state: LoopState): Promise<void> {
         const index = order[state.batchInEpoch]!;
         o.beforeMicroStep?.(index, state);
         let out: MicroStepOutput | undefined;
-        const { value, grads: g } = tf.variableGrads(() => {
+        const { value, grads: g } = variableGrads(() => {
           out = o.microStep(index, state);
           for (const t of Object.values(out.metrics)) tf.keep(t);
           return out.loss;
