@@ -30,7 +30,13 @@ const examples: TokenExample[] = [
   { prompt: [1, 2, 3, 4, 5], response: [6] },
 ];
 
-const backends = ['wasm', 'cpu'] as const;
+// wasm, cpu, and the tensorflow backend when this run uses it (its CI pass): there the gradient
+// path is TensorFlow's fused kernel
+const backends = [...new Set(['wasm', 'cpu', tf.getBackend()])] as (
+  | 'wasm'
+  | 'cpu'
+  | 'tensorflow'
+)[];
 
 describe.each(backends)('log-probs on %s', (backend) => {
   it('starts the backend', async () => {

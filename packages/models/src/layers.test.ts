@@ -2,7 +2,7 @@ import { initBackend } from '@alignjs/core-logprob';
 import { expectClose } from '@alignjs/core-logprob/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { embeddingLookup, geluNew, matMulFast } from './layers.js';
+import { embeddingLookup, geluNew, layerNorm, matMulFast, rmsNorm } from './layers.js';
 import { CausalLM } from './model.js';
 import { randomConfigs } from './test-util.js';
 
@@ -273,4 +273,115 @@ describe('matMulFast in bfloat16 (bf16)', () => {
     tf.dispose([a, w, dy, ...exact, ...half, ids, mask, f32, b16]);
     m.dispose();
   });
+});
+
+describe.each(BACKENDS)('layerNorm and rmsNorm on %s', (backend) => {
+  // float64 oracles, independent of the tfjs code: torch's LayerNorm (population variance)
+  // and Llama's RMSNorm, row by row over the last axis
+  const norm64 = (x: number[], w: number[], b: number[] | undefined, D: number, eps: number) => {
+    const out: number[] = [];
+    for (let r = 0; r < x.length / D; r++) {
+      const row = x.slice(r * D, (r + 1) * D);
+      const mean = b ? row.reduce((s, v) => s + v, 0) / D : 0;
+      const ms = row.reduce((s, v) => s + (v - mean) ** 2, 0) / D;
+      const rstd = 1 / Math.sqrt(ms + eps);
+      row.forEach((v, i) => {
+        out.push((v - mean) * rstd * w[i]! + (b ? b[i]! : 0));
+      });
+    }
+    return out;
+  };
+  const central = (f: (v: number[]) => number, v: number[], h = 1e-6) =>
+    v.map((_, i) => {
+      const up = [...v];
+      const down = [...v];
+      up[i]! += h;
+      down[i]! -= h;
+      return (f(up) - f(down)) / (2 * h);
+    });
+
+  it.each([
+    ['layerNorm', true],
+    ['rmsNorm', false],
+  ] as const)(
+    '%s: value and the gradients of x, weight and bias equal float64 central differences; frozen parameters get none',
+    async (_name, centred) => {
+      const prev = tf.getBackend();
+      await tf.setBackend(backend);
+      const [N, D, eps] = [3, 5, 1e-5];
+      const xs = Array.from({ length: N * D }, (_, i) => Math.sin(i * 1.3) * 2 + (i % D) * 0.3);
+      const ws = Array.from({ length: D }, (_, i) => 0.6 + i / 4);
+      const bs = Array.from({ length: D }, (_, i) => (i - 2) / 5);
+      const up = Array.from({ length: N * D }, (_, i) => Math.cos(i * 0.7)); // upstream gradient
+      const loss64 = (x: number[], w: number[], b: number[]) =>
+        norm64(x, w, centred ? b : undefined, D, eps).reduce((s, v, i) => s + v * up[i]!, 0);
+      const x = tf.tensor2d(xs, [N, D]);
+      const c = tf.tensor2d(up, [N, D]);
+      for (const frozen of [false, true]) {
+        const w = tf.variable(tf.tensor1d(ws), !frozen);
+        const b = tf.variable(tf.tensor1d(bs), !frozen);
+        const before = tf.memory().numTensors;
+        const apply = (xx: tf.Tensor2D, ww: tf.Tensor1D, bb: tf.Tensor1D) =>
+          centred ? layerNorm(xx, ww, bb, eps) : rmsNorm(xx, ww, eps);
+        const y = apply(x, w, b);
+        expectClose(y.dataSync(), norm64(xs, ws, centred ? bs : undefined, D, eps), {
+          atol: 2e-6,
+          rtol: 1e-5,
+          label: 'value',
+        });
+        const loss = (xx: tf.Tensor) => tf.sum(tf.mul(apply(xx as tf.Tensor2D, w, b), c));
+        let gx: tf.Tensor | undefined;
+        const { kernels } = await tf.profile(() => {
+          gx = tf.grad(loss)(x);
+        });
+        expectClose(
+          gx!.dataSync(),
+          central((v) => loss64(v, ws, bs), xs),
+          {
+            atol: 1e-5,
+            rtol: 1e-4,
+            label: `d x (frozen ${frozen})`,
+          },
+        );
+        tf.dispose([y, gx!]);
+        // the parameters' gradients are the op's only sums down to [D]; a frozen parameter is
+        // not an input of the op, so its gradient is never computed
+        const paramSums = kernels.filter(
+          (k) => k.name === 'Sum' && k.outputShapes[0]?.join() === String(D),
+        ).length;
+        expect(paramSums).toBe(frozen ? 0 : centred ? 2 : 1);
+        if (!frozen) {
+          const { value, grads } = tf.variableGrads(
+            () => loss(x) as tf.Scalar,
+            centred ? [w, b] : [w],
+          );
+          expectClose(
+            grads[w.name]!.dataSync(),
+            central((v) => loss64(xs, v, bs), ws),
+            {
+              atol: 1e-5,
+              rtol: 1e-4,
+              label: 'd weight',
+            },
+          );
+          if (centred) {
+            expectClose(
+              grads[b.name]!.dataSync(),
+              central((v) => loss64(xs, ws, v), bs),
+              {
+                atol: 1e-5,
+                rtol: 1e-4,
+                label: 'd bias',
+              },
+            );
+          }
+          tf.dispose([value, ...Object.values(grads)]);
+        }
+        expect(tf.memory().numTensors).toBe(before);
+        tf.dispose([w, b]);
+      }
+      tf.dispose([x, c]);
+      await tf.setBackend(prev);
+    },
+  );
 });

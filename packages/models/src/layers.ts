@@ -62,29 +62,77 @@ export function linear(
   return bias ? (tf.add(y, bias) as tf.Tensor2D) : y;
 }
 
+/**
+ * LayerNorm over the last axis, `(x − mean)·rstd·weight + bias` with `rstd = 1/√(var + eps)`
+ * (population variance, as torch), as one custom op: 9 ops forward and 11 backward, where
+ * tfjs's autodiff of the same formula runs ~3× as many (per op, ~30 µs of engine bookkeeping
+ * on top of the kernel). The backward pass is the closed form
+ * `dx = rstd·(g − mean(g) − x̂·mean(g·x̂))`, `g = dy·weight`, from the saved `x̂` and `rstd`. A
+ * frozen weight or bias (`trainable: false`) is closed over and gets no gradient.
+ */
 export function layerNorm(
   x: tf.Tensor2D,
   weight: tf.Tensor1D,
   bias: tf.Tensor1D,
   eps: number,
 ): tf.Tensor2D {
-  return tf.tidy(() => {
-    const { mean, variance } = tf.moments(x, -1, true);
-    return tf.add(
-      tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, eps))), weight),
-      bias,
-    ) as tf.Tensor2D;
-  });
+  return normOp(x, weight, bias, eps) as tf.Tensor2D;
 }
 
+/**
+ * RMSNorm over the last axis, `x·rstd·weight` with `rstd = 1/√(mean(x²) + eps)`, as one custom
+ * op (6 ops forward, 9 backward: `dx = rstd·(g − x̂·mean(g·x̂))`, `g = dy·weight`, x̂ = x·rstd
+ * recomputed from the saved input). A frozen weight gets no gradient.
+ */
 export function rmsNorm(x: tf.Tensor2D, weight: tf.Tensor1D, eps: number): tf.Tensor2D {
-  return tf.tidy(
-    () =>
-      tf.mul(
-        tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps))),
-        weight,
-      ) as tf.Tensor2D,
-  );
+  return normOp(x, weight, undefined, eps) as tf.Tensor2D;
+}
+
+/** LayerNorm (with `bias`, centred) or RMSNorm (without) over the last axis of `x`. */
+function normOp(
+  x: tf.Tensor,
+  weight: tf.Tensor,
+  bias: tf.Tensor | undefined,
+  eps: number,
+): tf.Tensor {
+  const centred = bias !== undefined;
+  const needW = !isFrozen(weight);
+  const needB = centred && !isFrozen(bias);
+  const lead = Array.from({ length: x.rank - 1 }, (_, i) => i);
+  const f = tf.customGrad(((...args: unknown[]) => {
+    const save = args.pop() as tf.GradSaveFunc;
+    const xi = args[0] as tf.Tensor;
+    const w = needW ? (args[1] as tf.Tensor) : weight;
+    const b = needB ? (args[needW ? 2 : 1] as tf.Tensor) : bias;
+    const [xhat, rstd, y] = tf.tidy(() => {
+      const xc = centred ? tf.sub(xi, tf.mean(xi, -1, true)) : xi;
+      const r = tf.rsqrt(tf.add(tf.mean(tf.square(xc), -1, true), eps));
+      const xh = tf.mul(xc, r);
+      const scaled = tf.mul(xh, w);
+      return [xh, r, b ? tf.add(scaled, b) : scaled];
+    });
+    // LayerNorm saves x̂ (its input is not x̂); RMSNorm saves its input and recomputes x̂
+    save([centred ? xhat! : xi, rstd!, w]);
+    if (!centred) xhat!.dispose();
+    return {
+      value: y!,
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) =>
+        tf.tidy(() => {
+          const [s0, r, sw] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
+          const d = dy as tf.Tensor;
+          const xh = centred ? s0 : tf.mul(s0, r);
+          const g = tf.mul(d, sw);
+          const proj = tf.mul(xh, tf.mean(tf.mul(g, xh), -1, true));
+          const inner = centred ? tf.sub(tf.sub(g, tf.mean(g, -1, true)), proj) : tf.sub(g, proj);
+          const grads: tf.Tensor[] = [tf.mul(inner, r)];
+          if (needW) grads.push(tf.sum(tf.mul(d, xh), lead));
+          if (needB) grads.push(tf.sum(d, lead));
+          return grads;
+        }),
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  const inputs = [x, ...(needW ? [weight] : []), ...(needB ? [bias!] : [])];
+  return f(...inputs) as tf.Tensor;
 }
 
 /**
