@@ -719,19 +719,27 @@ tensorflow, \`optim: auto\` now picks \`adamw_torch_fused\`, TensorFlow's own fu
 (\`ResourceApplyAdam\`: one pass updating weight and both moments in place) instead of a dozen
 tfjs ops over the flat moment buffers; compare each with the tensorflow ×1 row of its shape,
 and the optimizer table above for the update alone.
-and the optimizer table above for the update alone.
 
-The Qwen LoRA rows include three memory/speed fixes that have no switch to measure "before" in
-the same run; the previous run of this bench (2026-12-03 14:47 UTC, commit 056db36, same
-machine) had tensorflow ×1: 28 tokens/s, steps' peak RSS 7,011 MB; ×2: 39, 7,599 MB; ×1 bf16:
-48, 8,569 MB. (1) \`matMulFast\` computed the gradient of frozen base weights too (its
-two-input custom gradient could not be pruned by the tape): a third of each linear layer's
-backward FLOPs and a 544 MB gradient of the tied head, every step. (2) tfjs-node kept every
-loaded weight's JS array until an op first read it, then TensorFlow copied it (unaligned): the
-weights were held twice through the first forward pass; the loader now hands each weight to
-TensorFlow as it reads it. (3) bf16 cached the bfloat16 casts of frozen weights (+1 GB); it now
-casts them per product, as torch's autocast does (measured alone: 82 → 54 tokens/s, 5,115 →
-4,043 MB — a speed-for-memory trade, still above TRL).
+This run includes five changes that have no switch to measure "before" in the same run; the
+previous run of this bench (2026-12-03 17:23–17:45 UTC, commit d0e3f14, same machine, load
+1.3–1.6) had: tiny DPO tensorflow ×1 13,773 tokens/s; GPT-2 mini DPO wasm ×1 385 (steps' peak
+RSS 695 MB), tensorflow ×1 1,232; GPT-2 small tensorflow ×1 70 (0.70 of TRL bf16), ×1 bf16 96;
+Qwen LoRA tensorflow ×1 43 tokens/s at 3,983 MB, ×2 55 at 3,977 MB, ×1 bf16 49 at 4,051 MB.
+(1) The loop's backward pass (core-logprob \`variableGrads\`) frees each intermediate gradient
+and each activation saved for the backward pass as soon as the last op that needs it has run;
+tfjs's own \`variableGrads\` holds all of them until the whole backward pass ends. (2) The
+log-prob gather's backward frees its vocabulary-sized temporaries one by one. (3) LayerNorm and
+RMSNorm are one custom op each with a closed-form backward (a dozen tape entries each before).
+(4) Off wasm, that backward's one-hot is float32 from the start (no int32 one-hot and cast).
+(5) The gradient norm for clipping is one \`L2Loss\` kernel per gradient on tensorflow (was
+square, sum and add per gradient).
+
+Why tensorflow ×2 can be slower than ×1 on the tiny model and GPT-2 mini: their matmuls are
+small, and libtensorflow's intra-op pool wakes its worker threads for every kernel (futex
+wake-ups; in a probe of the same steps system time rose 0.28 → 0.81 s while CPU use stayed
+near 120%); torch's OpenMP team spins and runs part of the work on the calling thread. Neither
+\`TF_NUM_INTEROP_THREADS=1\`, \`TF_ONEDNN_THREADPOOL_USE_CALLER_THREAD=1\` nor
+\`TF_ENABLE_ONEDNN_OPTS=0\` changed it. From GPT-2 small up, ×2 wins.
 
 ${scaleMd}
 `;

@@ -146,6 +146,20 @@ describe('sumOfSquares', () => {
     expect(tf.memory().numTensors).toBe(before);
     x.dispose();
   });
+
+  it('sums over a list of tensors (the gradient norm), one scalar, leaking nothing', () => {
+    const parts = [values(7, 5), values(300, 6), values(1, 7)];
+    const ts = [tf.tensor1d(parts[0]!), tf.tensor2d(parts[1]!, [20, 15]), tf.scalar(parts[2]![0]!)];
+    const before = tf.memory().numTensors;
+    const s = sumOfSquares(ts);
+    expect(s.shape).toEqual([]);
+    const want = parts.flat().reduce((acc, v) => acc + Math.fround(v) ** 2, 0);
+    expect(Math.abs(s.dataSync()[0]! - want) / want).toBeLessThan(1e-6);
+    s.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    expect(() => sumOfSquares([])).toThrow('no tensors');
+    tf.dispose(ts);
+  });
 });
 
 describe('handToTensorflow', () => {

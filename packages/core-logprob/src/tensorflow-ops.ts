@@ -166,19 +166,31 @@ export function matMulBf16(
 }
 
 /**
- * Σx² of a float32 tensor as a scalar. On tensorflow one `L2Loss` op (Σx²/2, doubled): a
- * single pass with no `[...shape]` square materialized (the gradient norm of a 124M-parameter
- * model squared 124M elements into new buffers every step); elsewhere `sum(square(x))`.
+ * Σx² of a float32 tensor — or of every tensor in a list, summed — as a scalar. On tensorflow
+ * one `L2Loss` op per tensor (Σx²/2, summed and doubled once): a single pass with no
+ * `[...shape]` square materialized (the gradient norm of a 124M-parameter model squared 124M
+ * elements into new buffers every step); elsewhere `sum(square(x))`.
  */
-export function sumOfSquares(x: tf.Tensor): tf.Scalar {
+export function sumOfSquares(x: tf.Tensor | readonly tf.Tensor[]): tf.Scalar {
+  const xs: readonly tf.Tensor[] = Array.isArray(x) ? x : [x as tf.Tensor];
+  if (xs.length === 0) throw new Error('sumOfSquares: no tensors');
   const be = tensorflowBackend();
-  if (!be || x.dtype !== 'float32') return tf.tidy(() => tf.sum(tf.square(x)));
   return tf.tidy(() => {
-    const half = be.executeSingleOutput(
-      'L2Loss',
-      [{ name: 'T', type: be.binding.TF_ATTR_TYPE, value: be.binding.TF_FLOAT }],
-      [x],
-    );
-    return tf.mul(half, 2) as tf.Scalar;
+    const halves: tf.Tensor[] = []; // L2Loss: Σx²/2
+    const wholes: tf.Tensor[] = [];
+    for (const t of xs) {
+      if (be && t.dtype === 'float32')
+        halves.push(
+          be.executeSingleOutput(
+            'L2Loss',
+            [{ name: 'T', type: be.binding.TF_ATTR_TYPE, value: be.binding.TF_FLOAT }],
+            [t],
+          ),
+        );
+      else wholes.push(tf.sum(tf.square(t)));
+    }
+    const total = (ts: tf.Tensor[]) => (ts.length === 1 ? ts[0]! : tf.addN(ts));
+    if (halves.length > 0) wholes.push(tf.mul(total(halves), 2));
+    return total(wholes) as tf.Scalar;
   });
 }

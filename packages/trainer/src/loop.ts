@@ -135,7 +135,7 @@ export class NonFiniteError extends Error {
 
 /** Global L2 norm of `grads` (a device scalar), as torch's `clip_grad_norm_` computes it. */
 export function globalNorm(grads: readonly tf.Tensor[]): tf.Scalar {
-  return tf.tidy(() => tf.sqrt(tf.addN(grads.map(sumOfSquares))) as tf.Scalar);
+  return tf.tidy(() => tf.sqrt(sumOfSquares(grads)) as tf.Scalar);
 }
 
 /** torch's `clip_grad_norm_` factor: min(1, maxNorm / (norm + 1e-6)); 1 when `maxNorm` is 0. */
