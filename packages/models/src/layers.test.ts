@@ -1,8 +1,15 @@
-import { initBackend } from '@alignjs/core-logprob';
+import { initBackend, variableGrads } from '@alignjs/core-logprob';
 import { expectClose } from '@alignjs/core-logprob/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { embeddingLookup, geluNew, layerNorm, matMulFast, rmsNorm } from './layers.js';
+import {
+  attentionWeights,
+  embeddingLookup,
+  geluNew,
+  layerNorm,
+  matMulFast,
+  rmsNorm,
+} from './layers.js';
 import { CausalLM } from './model.js';
 import { randomConfigs } from './test-util.js';
 
@@ -384,4 +391,120 @@ describe.each(BACKENDS)('layerNorm and rmsNorm on %s', (backend) => {
       await tf.setBackend(prev);
     },
   );
+});
+
+describe.each(BACKENDS)('attentionWeights on %s', (backend) => {
+  // float64 oracle: row-wise softmax of scale(scores) + bias, max-subtracted
+  const weights64 = (
+    x: number[],
+    bias: number[],
+    [B, G, RT, S]: number[],
+    groups: number,
+    scale: (v: number) => number,
+  ) => {
+    const T = RT! / groups;
+    const out: number[] = [];
+    for (let b = 0; b < B!; b++)
+      for (let g = 0; g < G!; g++)
+        for (let r = 0; r < RT!; r++) {
+          const row = Array.from({ length: S! }, (_, s) => {
+            const at = ((b * G! + g) * RT! + r) * S! + s;
+            return scale(x[at]!) + bias[(b * T + (r % T)) * S! + s]!;
+          });
+          const m = Math.max(...row);
+          const z = row.reduce((acc, v) => acc + Math.exp(v - m), 0);
+          for (const v of row) out.push(Math.exp(v - m) / z);
+        }
+    return out;
+  };
+  const central = (f: (v: number[]) => number, v: number[], h = 1e-5) =>
+    v.map((_, i) => {
+      const up = [...v];
+      const down = [...v];
+      up[i]! += h;
+      down[i]! -= h;
+      return (f(up) - f(down)) / (2 * h);
+    });
+
+  it.each([
+    ['÷ √d, one query head per kv head', 1, { divisor: Math.sqrt(8) }],
+    ['× attention_scale, grouped-query (2 query heads per kv head)', 2, { factor: 0.3 }],
+  ] as const)(
+    '%s: value and gradient equal float64 central differences (causal −1e9 bias), no leak',
+    async (_name, groups, by) => {
+      const prev = tf.getBackend() as 'wasm' | 'cpu' | 'tensorflow';
+      await initBackend({ backend });
+      const [B, G, T, S] = [2, 2, 3, 4];
+      const shape = [B, G, groups * T, S];
+      const n = B * G * groups * T * S;
+      const xs = Array.from({ length: n }, (_, i) => Math.sin(i * 0.9) * 3);
+      const up = Array.from({ length: n }, (_, i) => Math.cos(i * 0.4));
+      // causal with one past key; batch row 1 pads its first key
+      const bias = Array.from({ length: B * T * S }, (_, i) => {
+        const [b, t, s] = [Math.floor(i / (T * S)), Math.floor(i / S) % T, i % S];
+        return s <= t + 1 && !(b === 1 && s === 0) ? 0 : -1e9;
+      });
+      const scale = (v: number) => ('divisor' in by ? v / by.divisor : v * by.factor);
+      const x = tf.tensor4d(xs, shape as [number, number, number, number]);
+      const bt = tf.tensor4d(bias, [B, 1, T, S]);
+      const c = tf.tensor4d(up, shape as [number, number, number, number]);
+      const before = tf.memory().numTensors;
+      const y = attentionWeights(x, bt, by, groups);
+      expectClose(y.dataSync(), weights64(xs, bias, shape, groups, scale), {
+        atol: 1e-6,
+        rtol: 1e-5,
+        label: 'value',
+      });
+      const loss64 = (v: number[]) =>
+        weights64(v, bias, shape, groups, scale).reduce((acc, p, i) => acc + p * up[i]!, 0);
+      const gx = tf.grad((z: tf.Tensor) =>
+        tf.sum(tf.mul(attentionWeights(z as tf.Tensor4D, bt, by, groups), c)),
+      )(x);
+      expectClose(gx.dataSync(), central(loss64, xs), {
+        atol: 1e-5,
+        rtol: 1e-4,
+        label: 'd scores',
+      });
+      tf.dispose([y, gx]);
+      expect(tf.memory().numTensors).toBe(before);
+      tf.dispose([x, bt, c]);
+      await initBackend({ backend: prev });
+    },
+  );
+
+  it('keeps only the weights for the backward pass: a 4-layer chain peaks below the stock ops', async () => {
+    const prev = tf.getBackend() as 'wasm' | 'cpu' | 'tensorflow';
+    await initBackend({ backend });
+    const [B, H, T] = [2, 4, 64];
+    const bias = tf.tidy(() =>
+      tf.reshape(tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([T, T]), -1, 0)), -1e9), [1, 1, T, T]),
+    ) as tf.Tensor4D;
+    const w = tf.variable(tf.randomNormal([B, H, T, T], 0, 1, 'float32', 7));
+    const by = { divisor: 4 };
+    const stock = (z: tf.Tensor) => tf.softmax(tf.add(tf.div(z, by.divisor), bias));
+    const ours = (z: tf.Tensor) => attentionWeights(z as tf.Tensor4D, bias, by);
+    const peak = async (op: (z: tf.Tensor) => tf.Tensor) => {
+      const info = await tf.profile(() => {
+        const { value, grads } = variableGrads(() => {
+          let h: tf.Tensor = w;
+          for (let l = 0; l < 4; l++) h = tf.mul(op(h), 8); // 8: keeps the scores O(1)
+          return tf.sum(tf.mul(h, h)) as tf.Scalar;
+        }, [w]);
+        tf.dispose([value, ...Object.values(grads)]);
+      });
+      return info.peakBytes - info.newBytes;
+    };
+    const before = tf.memory().numTensors;
+    const [a, b] = [await peak(stock), await peak(ours)];
+    const scoreBytes = B * H * T * T * 4;
+    // Per layer, at the end of the forward pass (the peak), the stock ops hold what ours do
+    // plus four [B, H, T, T] tensors as tfjs counts bytes (it counts a saved clone, which
+    // shares its data, as bytes too): the scaled scores, the masked ones (freed only when the
+    // forward pass ends) and the clones `RealDiv` and `Add` save of their inputs. Holding any
+    // one of them (e.g. saving the raw scores as well) fails this.
+    expect((a - b) / (4 * scoreBytes)).toBeGreaterThan(3.5);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([bias, w]);
+    await initBackend({ backend: prev });
+  });
 });

@@ -238,6 +238,54 @@ export function attentionBias(
   return tf.tensor4d(bias, [B, 1, T, S]);
 }
 
+/**
+ * Attention weights `softmax(scale(scores) + bias)` over the last axis as one custom op, where
+ * `scale` divides by `divisor` (`√headDim`, as transformers' eager attention) or else
+ * multiplies by `factor` (a config's `attention_scale`), and `bias` (a constant: no gradient)
+ * broadcasts as `tf.add` does. `groups` > 1 is grouped-query attention's layout: `scores` is
+ * `[B, kvHeads, groups·T, S]` and `bias` `[B, 1, T, S]`. The tape keeps only the weights `p`:
+ * tfjs's autodiff of the same three ops keeps the raw and the scaled scores too (its `RealDiv`
+ * and `Add` save their inputs) — two more `[B, heads, T, S]` tensors per layer until the
+ * backward pass reaches it. Backward: `d scores = scale(p·(dy − Σ dy·p))`.
+ */
+export function attentionWeights(
+  scores: tf.Tensor4D,
+  bias: tf.Tensor4D,
+  by: { divisor: number } | { factor: number },
+  groups = 1,
+): tf.Tensor4D {
+  const scale = (t: tf.Tensor) =>
+    'divisor' in by ? tf.div(t, by.divisor) : by.factor === 1 ? t : tf.mul(t, by.factor);
+  const [B, G, RT, S] = scores.shape;
+  const f = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
+    const p = tf.tidy(() => {
+      const z =
+        groups === 1
+          ? tf.add(scale(x), bias)
+          : tf.reshape(
+              tf.add(
+                tf.reshape(scale(x), [B, G, groups, RT / groups, S]),
+                tf.reshape(bias, [bias.shape[0], 1, 1, RT / groups, S]),
+              ),
+              [B, G, RT, S],
+            );
+      return tf.softmax(z);
+    });
+    save([p]);
+    return {
+      value: p,
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) =>
+        tf.tidy(() => {
+          const pp = saved[0]!;
+          const d = dy as tf.Tensor;
+          const dot = tf.sum(tf.mul(d, pp), -1, true);
+          return [scale(tf.mul(pp, tf.sub(d, dot)))];
+        }),
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return f(scores) as tf.Tensor4D;
+}
+
 /** Positions as transformers' generate() makes them: cumsum(mask) − 1, pads at 1; the last T columns. */
 export function positionsFromMask(mask: Int32Array, B: number, S: number, T: number): Int32Array {
   const out = new Int32Array(B * T);

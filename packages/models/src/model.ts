@@ -3,7 +3,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import { architectureOf } from './arch/index.js';
 import type { Architecture, ArchModel, KVCache, ModelConfig } from './arch/types.js';
 import { parameterShapes } from './config.js';
-import { attentionBias, linear, matMulFast, positionsFromMask } from './layers.js';
+import {
+  attentionBias,
+  attentionWeights,
+  linear,
+  matMulFast,
+  positionsFromMask,
+} from './layers.js';
 
 /** Past keys and values per layer, `[B, nKV, S, headDim]` (keys after RoPE). */
 export type { KVCache };
@@ -263,26 +269,20 @@ export class CausalLM implements ArchModel {
     // Grouped-query attention without copying keys/values (repeat_kv): the `rep` query heads
     // that share kv head j are consecutive, so [B, nH, T, d] regroups to [B, nKV, rep·T, d].
     const rep = c.numHeads / c.numKvHeads;
-    const S = kk.shape[2];
     const qg = rep === 1 ? q : tf.reshape(q, [B, c.numKvHeads, rep * T, c.headDim]);
-    const raw = matMulFast(qg, kk, false, true);
-    let scores =
-      c.attentionScale === undefined
-        ? tf.div(raw, Math.sqrt(c.headDim))
-        : tf.mul(raw, c.attentionScale);
-    if (c.attnLogitSoftcap !== undefined)
-      scores = tf.mul(tf.tanh(tf.div(scores, c.attnLogitSoftcap)), c.attnLogitSoftcap);
-    scores =
-      rep === 1
-        ? tf.add(scores, bias)
-        : tf.reshape(
-            tf.add(
-              tf.reshape(scores, [B, c.numKvHeads, rep, T, S]),
-              tf.reshape(bias, [B, 1, 1, T, S]),
-            ),
-            [B, c.numKvHeads, rep * T, S],
-          );
-    const o = tf.reshape(matMulFast(tf.softmax(scores), vv), [B, c.numHeads, T, c.headDim]);
+    const raw = matMulFast(qg, kk, false, true) as tf.Tensor4D;
+    const factor = c.attentionScale;
+    const by: { divisor: number } | { factor: number } =
+      factor === undefined ? { divisor: Math.sqrt(c.headDim) } : { factor };
+    const cap = c.attnLogitSoftcap;
+    let weights: tf.Tensor4D;
+    if (cap === undefined) weights = attentionWeights(raw, bias, by, rep);
+    else {
+      const scaled = 'divisor' in by ? tf.div(raw, by.divisor) : tf.mul(raw, by.factor);
+      const capped = tf.mul(tf.tanh(tf.div(scaled, cap)), cap) as tf.Tensor4D;
+      weights = attentionWeights(capped, bias, { factor: 1 }, rep);
+    }
+    const o = tf.reshape(matMulFast(weights, vv), [B, c.numHeads, T, c.headDim]);
     return tf.reshape(tf.transpose(o, [0, 2, 1, 3]), [
       B * T,
       c.numHeads * c.headDim,
