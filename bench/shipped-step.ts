@@ -720,7 +720,7 @@ tensorflow, \`optim: auto\` now picks \`adamw_torch_fused\`, TensorFlow's own fu
 tfjs ops over the flat moment buffers; compare each with the tensorflow ×1 row of its shape,
 and the optimizer table above for the update alone.
 
-This run includes five changes that have no switch to measure "before" in the same run; the
+This run includes six changes that have no switch to measure "before" in the same run; the
 previous run of this bench (2026-12-03 17:23–17:45 UTC, commit d0e3f14, same machine, load
 1.3–1.6) had: tiny DPO tensorflow ×1 13,773 tokens/s; GPT-2 mini DPO wasm ×1 385 (steps' peak
 RSS 695 MB), tensorflow ×1 1,232; GPT-2 small tensorflow ×1 70 (0.70 of TRL bf16), ×1 bf16 96;
@@ -732,7 +732,12 @@ log-prob gather's backward frees its vocabulary-sized temporaries one by one. (3
 RMSNorm are one custom op each with a closed-form backward (a dozen tape entries each before).
 (4) Off wasm, that backward's one-hot is float32 from the start (no int32 one-hot and cast).
 (5) The gradient norm for clipping is one \`L2Loss\` kernel per gradient on tensorflow (was
-square, sum and add per gradient).
+square, sum and add per gradient). (6) The attention weights \`softmax(scores/√d + bias)\` are
+one custom op that keeps only the weights for the backward pass (tfjs's autodiff also kept the
+raw and the scaled scores: two \`[B, heads, T, S]\` tensors per layer); a run with (1)–(5) and
+not (6) (2026-12-04 03:39–04:03 UTC, commit 94207ff, same machine) had, in the scaling table
+below, 4 × 512: 1,465 tokens/s at 2,198 MB (1.31× TRL's RSS), 2 × 512: 1,568 at 1,475 MB,
+8 × 256: 1,862 at 2,060 MB (1.28×), and a quadratic term of 478 ns × Σ seq².
 
 Why tensorflow ×2 can be slower than ×1 on the tiny model and GPT-2 mini: their matmuls are
 small, and libtensorflow's intra-op pool wakes its worker threads for every kernel (futex
