@@ -1,5 +1,5 @@
 import { initBackend, variableGrads } from '@alignjs/core-logprob';
-import { expectClose } from '@alignjs/core-logprob/testing';
+import { expectClose, numericGrad } from '@alignjs/core-logprob/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import {
@@ -298,14 +298,7 @@ describe.each(BACKENDS)('layerNorm and rmsNorm on %s', (backend) => {
     }
     return out;
   };
-  const central = (f: (v: number[]) => number, v: number[], h = 1e-6) =>
-    v.map((_, i) => {
-      const up = [...v];
-      const down = [...v];
-      up[i]! += h;
-      down[i]! -= h;
-      return (f(up) - f(down)) / (2 * h);
-    });
+  const central = (f: (v: number[]) => number, v: number[]) => numericGrad(f, v, 1e-6);
 
   it.each([
     ['layerNorm', true],
@@ -362,25 +355,16 @@ describe.each(BACKENDS)('layerNorm and rmsNorm on %s', (backend) => {
             () => loss(x) as tf.Scalar,
             centred ? [w, b] : [w],
           );
-          expectClose(
-            grads[w.name]!.dataSync(),
-            central((v) => loss64(xs, v, bs), ws),
-            {
+          const params = centred ? (['weight', 'bias'] as const) : (['weight'] as const);
+          for (const which of params) {
+            const at = which === 'weight' ? ws : bs;
+            const f64 = (v: number[]) =>
+              which === 'weight' ? loss64(xs, v, bs) : loss64(xs, ws, v);
+            expectClose(grads[(which === 'weight' ? w : b).name]!.dataSync(), central(f64, at), {
               atol: 1e-5,
               rtol: 1e-4,
-              label: 'd weight',
-            },
-          );
-          if (centred) {
-            expectClose(
-              grads[b.name]!.dataSync(),
-              central((v) => loss64(xs, ws, v), bs),
-              {
-                atol: 1e-5,
-                rtol: 1e-4,
-                label: 'd bias',
-              },
-            );
+              label: `d ${which}`,
+            });
           }
           tf.dispose([value, ...Object.values(grads)]);
         }
@@ -417,14 +401,6 @@ describe.each(BACKENDS)('attentionWeights on %s', (backend) => {
         }
     return out;
   };
-  const central = (f: (v: number[]) => number, v: number[], h = 1e-5) =>
-    v.map((_, i) => {
-      const up = [...v];
-      const down = [...v];
-      up[i]! += h;
-      down[i]! -= h;
-      return (f(up) - f(down)) / (2 * h);
-    });
 
   it.each([
     ['÷ √d, one query head per kv head', 1, { divisor: Math.sqrt(8) }],
@@ -460,7 +436,7 @@ describe.each(BACKENDS)('attentionWeights on %s', (backend) => {
       const gx = tf.grad((z: tf.Tensor) =>
         tf.sum(tf.mul(attentionWeights(z as tf.Tensor4D, bt, by, groups), c)),
       )(x);
-      expectClose(gx.dataSync(), central(loss64, xs), {
+      expectClose(gx.dataSync(), numericGrad(loss64, xs), {
         atol: 1e-5,
         rtol: 1e-4,
         label: 'd scores',
