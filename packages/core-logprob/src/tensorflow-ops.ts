@@ -178,15 +178,10 @@ export function sumOfSquares(x: tf.Tensor | readonly tf.Tensor[]): tf.Scalar {
   return tf.tidy(() => {
     const halves: tf.Tensor[] = []; // L2Loss: Σx²/2
     const wholes: tf.Tensor[] = [];
+    const attrs = be && [{ name: 'T', type: be.binding.TF_ATTR_TYPE, value: be.binding.TF_FLOAT }];
     for (const t of xs) {
-      if (be && t.dtype === 'float32')
-        halves.push(
-          be.executeSingleOutput(
-            'L2Loss',
-            [{ name: 'T', type: be.binding.TF_ATTR_TYPE, value: be.binding.TF_FLOAT }],
-            [t],
-          ),
-        );
+      if (be && attrs && t.dtype === 'float32')
+        halves.push(be.executeSingleOutput('L2Loss', attrs, [t]));
       else wholes.push(tf.sum(tf.square(t)));
     }
     const total = (ts: tf.Tensor[]) => (ts.length === 1 ? ts[0]! : tf.addN(ts));

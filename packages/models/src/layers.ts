@@ -238,6 +238,15 @@ export function attentionBias(
   return tf.tensor4d(bias, [B, 1, T, S]);
 }
 
+/** How attention scores are scaled: divided by `divisor` (`√headDim`) or multiplied by `factor`. */
+export type AttentionScale = { divisor: number } | { factor: number };
+
+/** `t / divisor` or `t · factor` (a factor of 1 returns `t` itself). */
+export function scaleScores<T extends tf.Tensor>(t: T, by: AttentionScale): T {
+  if ('divisor' in by) return tf.div(t, by.divisor);
+  return by.factor === 1 ? t : tf.mul(t, by.factor);
+}
+
 /**
  * Attention weights `softmax(scale(scores) + bias)` over the last axis as one custom op, where
  * `scale` divides by `divisor` (`√headDim`, as transformers' eager attention) or else
@@ -251,11 +260,10 @@ export function attentionBias(
 export function attentionWeights(
   scores: tf.Tensor4D,
   bias: tf.Tensor4D,
-  by: { divisor: number } | { factor: number },
+  by: AttentionScale,
   groups = 1,
 ): tf.Tensor4D {
-  const scale = (t: tf.Tensor) =>
-    'divisor' in by ? tf.div(t, by.divisor) : by.factor === 1 ? t : tf.mul(t, by.factor);
+  const scale = (t: tf.Tensor) => scaleScores(t, by);
   const [B, G, RT, S] = scores.shape;
   const f = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
     const p = tf.tidy(() => {

@@ -4,11 +4,13 @@ import { architectureOf } from './arch/index.js';
 import type { Architecture, ArchModel, KVCache, ModelConfig } from './arch/types.js';
 import { parameterShapes } from './config.js';
 import {
+  type AttentionScale,
   attentionBias,
   attentionWeights,
   linear,
   matMulFast,
   positionsFromMask,
+  scaleScores,
 } from './layers.js';
 
 /** Past keys and values per layer, `[B, nKV, S, headDim]` (keys after RoPE). */
@@ -272,14 +274,13 @@ export class CausalLM implements ArchModel {
     const qg = rep === 1 ? q : tf.reshape(q, [B, c.numKvHeads, rep * T, c.headDim]);
     const raw = matMulFast(qg, kk, false, true) as tf.Tensor4D;
     const factor = c.attentionScale;
-    const by: { divisor: number } | { factor: number } =
+    const by: AttentionScale =
       factor === undefined ? { divisor: Math.sqrt(c.headDim) } : { factor };
     const cap = c.attnLogitSoftcap;
     let weights: tf.Tensor4D;
     if (cap === undefined) weights = attentionWeights(raw, bias, by, rep);
     else {
-      const scaled = 'divisor' in by ? tf.div(raw, by.divisor) : tf.mul(raw, by.factor);
-      const capped = tf.mul(tf.tanh(tf.div(scaled, cap)), cap) as tf.Tensor4D;
+      const capped = tf.mul(tf.tanh(tf.div(scaleScores(raw, by), cap)), cap) as tf.Tensor4D;
       weights = attentionWeights(capped, bias, { factor: 1 }, rep);
     }
     const o = tf.reshape(matMulFast(weights, vv), [B, c.numHeads, T, c.headDim]);
