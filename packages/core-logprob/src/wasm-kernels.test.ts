@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { initBackend } from './backend.js';
+import { swapForm } from './wasm-kernels.js';
 
 const cases: [number[], number[], number[]][] = [
   [
@@ -147,5 +148,126 @@ describe('patched wasm Identity and same-dtype Cast kernels', () => {
     for (const [k, x] of v.entries()) expect(got[k]).toBeCloseTo((1 + x) * Math.exp(x), 5);
     tf.dispose([i, asInt, back, g]);
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+/** `x` (row-major `shape`) permuted by `perm`, index by index: the oracle. */
+function naiveTranspose(x: number[], shape: number[], perm: number[]): number[] {
+  const outShape = perm.map((a) => shape[a]!);
+  const strides = shape.map((_, i) => shape.slice(i + 1).reduce((a, b) => a * b, 1));
+  const out: number[] = [];
+  const idx = outShape.map(() => 0);
+  for (let k = 0; k < x.length; k++) {
+    out.push(x[idx.reduce((o, v, j) => o + v * strides[perm[j]!]!, 0)]!);
+    for (let j = outShape.length - 1; j >= 0; j--) {
+      if (++idx[j]! < outShape[j]!) break;
+      idx[j] = 0;
+    }
+  }
+  return out;
+}
+
+describe('patched wasm Transpose kernel', () => {
+  it('reads one-swap permutations as [batch, R, C, inner] and leaves the rest to the stock kernel', () => {
+    expect(swapForm([8192, 256], [1, 0])).toEqual({ batch: 1, R: 8192, C: 256, inner: 1 });
+    expect(swapForm([4, 4, 64, 32], [0, 1, 3, 2])).toEqual({ batch: 16, R: 64, C: 32, inner: 1 });
+    expect(swapForm([2, 64, 4, 16], [0, 2, 1, 3])).toEqual({ batch: 2, R: 64, C: 4, inner: 16 });
+    expect(swapForm([3, 4, 5], [1, 0, 2])).toEqual({ batch: 1, R: 3, C: 4, inner: 5 });
+    expect(swapForm([3, 4, 5], [2, 0, 1])).toEqual({ batch: 1, R: 12, C: 5, inner: 1 });
+    expect(swapForm([3, 1, 5], [2, 1, 0])).toEqual({ batch: 1, R: 3, C: 5, inner: 1 });
+    expect(swapForm([3, 4, 5], [0, 1, 2])).toEqual({ batch: 1, R: 1, C: 60, inner: 1 });
+    expect(swapForm([3, 4, 5], [2, 1, 0])).toBeUndefined();
+    expect(swapForm([2, 3, 4, 5], [1, 0, 3, 2])).toBeUndefined();
+  });
+
+  it('equals an index-by-index transpose on swaps, rotations, size-1 axes, stock cases and empty tensors, bit for bit', async () => {
+    await initBackend({ backend: 'wasm' });
+    expect(tf.getKernel('Transpose', 'wasm')?.kernelFunc.name).toBe('blockedTranspose');
+    const cases: [number[], number[]][] = [
+      [
+        [70, 45],
+        [1, 0],
+      ], // tall, tiles with ragged edges
+      [
+        [33, 97],
+        [1, 0],
+      ], // wide
+      [
+        [3, 37, 29],
+        [0, 2, 1],
+      ], // batched
+      [
+        [2, 9, 3, 20],
+        [0, 2, 1, 3],
+      ], // head split: inner ≥ 16 copied whole
+      [
+        [2, 9, 3, 5],
+        [0, 2, 1, 3],
+      ], // short inner run
+      [
+        [4, 6, 5],
+        [2, 0, 1],
+      ], // rotation: one swap after merging
+      [
+        [4, 1, 6, 1],
+        [2, 1, 3, 0],
+      ], // size-1 axes
+      [
+        [4, 6, 5],
+        [0, 1, 2],
+      ], // identity: a copy
+      [
+        [4, 6, 5],
+        [2, 1, 0],
+      ], // reversal: stock kernel
+      [
+        [2, 3, 4, 5],
+        [3, 2, 0, 1],
+      ], // stock kernel
+      [
+        [0, 5],
+        [1, 0],
+      ], // empty
+    ];
+    for (const dtype of ['float32', 'int32'] as const) {
+      for (const [shape, perm] of cases) {
+        const n = shape.reduce((a, b) => a * b, 1);
+        const values = Array.from({ length: n }, (_, i) =>
+          dtype === 'int32' ? i - 7 : i * 0.25 - 3,
+        );
+        const before = tf.memory().numTensors;
+        const x = tf.tensor(values, shape, dtype);
+        const y = tf.transpose(x, perm);
+        expect(y.shape).toEqual(perm.map((a) => shape[a]));
+        expect(y.dtype).toBe(dtype);
+        expect(Array.from(y.dataSync()), `${dtype} ${shape} ${perm}`).toEqual(
+          naiveTranspose(values, shape, perm),
+        );
+        tf.dispose([x, y]);
+        expect(tf.memory().numTensors).toBe(before);
+      }
+    }
+    // NaN payloads and -0 survive: the copy moves bits, not numbers
+    const bits = new Int32Array([0x7fa00001, 0x80000000, 0x7f800000, 0xff800001, 1, 2]);
+    const x = tf.tensor(new Float32Array(bits.buffer), [2, 3]);
+    const y = tf.transpose(x);
+    const got = new Int32Array((y.dataSync() as Float32Array).slice().buffer);
+    expect(Array.from(got)).toEqual([bits[0], bits[3], bits[1], bits[4], bits[2], bits[5]]);
+    tf.dispose([x, y]);
+  });
+
+  it('gives the gradient of a transpose (the inverse permutation) through the patched kernel', async () => {
+    await initBackend({ backend: 'wasm' });
+    const shape = [2, 3, 4];
+    const w = Array.from({ length: 24 }, (_, i) => i + 1);
+    const x = tf.tensor(
+      Array.from({ length: 24 }, (_, i) => i / 10),
+      shape,
+    );
+    const wt = tf.tensor(naiveTranspose(w, shape, [2, 0, 1]), [4, 2, 3]);
+    // f(x) = Σ transpose(x)·w': ∂f/∂x = w, placed back by the inverse permutation
+    const g = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.transpose(v, [2, 0, 1]), wt)))(x);
+    expect(Array.from(g.dataSync())).toEqual(w);
+    tf.dispose([x, wt, g]);
   });
 });
