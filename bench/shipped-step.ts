@@ -733,8 +733,8 @@ tensorflow, \`optim: auto\` now picks \`adamw_torch_fused\`, TensorFlow's own fu
 tfjs ops over the flat moment buffers; compare each with the tensorflow ×1 row of its shape,
 and the optimizer table above for the update alone.
 
-This run includes six changes that have no switch to measure "before" in the same run; the
-previous run of this bench (2026-12-03 17:23–17:45 UTC, commit d0e3f14, same machine, load
+Six changes of the previous round have no switch to measure "before" in the same run; the
+run of this bench before them (2026-12-03 17:23–17:45 UTC, commit d0e3f14, same machine, load
 1.3–1.6) had: tiny DPO tensorflow ×1 13,773 tokens/s; GPT-2 mini DPO wasm ×1 385 (steps' peak
 RSS 695 MB), tensorflow ×1 1,232; GPT-2 small tensorflow ×1 70 (0.70 of TRL bf16), ×1 bf16 96;
 Qwen LoRA tensorflow ×1 43 tokens/s at 3,983 MB, ×2 55 at 3,977 MB, ×1 bf16 49 at 4,051 MB.
