@@ -16,7 +16,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '@alignjs/core-logprob';
 import { CausalLM, parseModelConfig, saveModel, tinyModelDir } from '@alignjs/models/node';
@@ -669,7 +669,9 @@ reference log-probs attached from the cache, clipping, finite guard, logging eve
 token counts at the truncation limit (prompt ≤ 8 tokens, prompt + response = 64). Each row
 is its own process (peak RSS is that run's). Threads: XNNPACK's on wasm
 (\`ALIGNJS_WASM_THREADS\`), libtensorflow's intra-op pool on tensorflow, \`torch.set_num_threads\`
-for TRL — the same count on both sides of a row.
+for TRL — the same count on both sides of a row. Machine: ${machine()}. The ratios depend on
+the CPU: torch's matmuls are MKL's, which is much faster on Intel than on AMD, so TRL's
+numbers (and our ratios to them) move between machines of the same size.
 
 ${table(
   [
@@ -734,8 +736,8 @@ tfjs ops over the flat moment buffers; compare each with the tensorflow ×1 row 
 and the optimizer table above for the update alone.
 
 Six changes of the previous round have no switch to measure "before" in the same run; the
-run of this bench before them (2026-12-03 17:23–17:45 UTC, commit d0e3f14, same machine, load
-1.3–1.6) had: tiny DPO tensorflow ×1 13,773 tokens/s; GPT-2 mini DPO wasm ×1 385 (steps' peak
+run of this bench before them (2026-12-03 17:23–17:45 UTC, commit d0e3f14, same kind of machine
+(2 vCPUs; its CPU model was not recorded), load 1.3–1.6) had: tiny DPO tensorflow ×1 13,773 tokens/s; GPT-2 mini DPO wasm ×1 385 (steps' peak
 RSS 695 MB), tensorflow ×1 1,232; GPT-2 small tensorflow ×1 70 (0.70 of TRL bf16), ×1 bf16 96;
 Qwen LoRA tensorflow ×1 43 tokens/s at 3,983 MB, ×2 55 at 3,977 MB, ×1 bf16 49 at 4,051 MB.
 (1) The loop's backward pass (core-logprob \`variableGrads\`) frees each intermediate gradient
@@ -748,7 +750,7 @@ RMSNorm are one custom op each with a closed-form backward (a dozen tape entries
 square, sum and add per gradient). (6) The attention weights \`softmax(scores/√d + bias)\` are
 one custom op that keeps only the weights for the backward pass (tfjs's autodiff also kept the
 raw and the scaled scores: two \`[B, heads, T, S]\` tensors per layer); a run with (1)–(5) and
-not (6) (2026-12-04 03:39–04:03 UTC, commit 94207ff, same machine) had, in the scaling table
+not (6) (2026-12-04 03:39–04:03 UTC, commit 94207ff, same kind of machine) had, in the scaling table
 below, 4 × 512: 1,465 tokens/s at 2,198 MB (1.31× TRL's RSS), 2 × 512: 1,568 at 1,475 MB,
 8 × 256: 1,862 at 2,060 MB (1.28×), and a quadratic term of 478 ns × Σ seq².
 
@@ -762,9 +764,15 @@ near 120%); torch's OpenMP team spins and runs part of the work on the calling t
 ${scaleMd}
 `;
   await writeSection('shipped-step', md);
-  await recordResult('shipped-step', { cases: json });
+  await recordResult('shipped-step', { machine: machine(), cases: json });
   // the random checkpoints (the Qwen-shaped one is ~2 GB)
   await Promise.all(Object.values(dirs).map((d) => rm(d, { recursive: true, force: true })));
+}
+
+/** The CPU model and logical core count, for the results' header (ratios to MKL depend on it). */
+function machine(): string {
+  const list = cpus();
+  return `${list[0]?.model.trim() ?? 'unknown CPU'}, ${list.length} logical CPUs, Node ${process.version}`;
 }
 
 const at = process.argv.indexOf('--child');

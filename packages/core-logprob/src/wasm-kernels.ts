@@ -217,7 +217,7 @@ const TILE = 32;
  * copies: Int32Array views, so NaN payloads survive). Cache-blocked in {@link TILE} tiles
  * when `inner` is 1; contiguous `inner` runs are copied whole otherwise.
  */
-export function swapAxes(
+function swapAxes(
   x: Int32Array,
   out: Int32Array,
   batch: number,
