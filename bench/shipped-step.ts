@@ -739,8 +739,8 @@ and the optimizer table above for the update alone.
 
 Six changes of the previous round have no switch to measure "before" in the same run; the
 run of this bench before them (2026-12-03 17:23–17:45 UTC, commit d0e3f14, same kind of machine
-(2 vCPUs; its CPU model was not recorded), load 1.3–1.6) had: tiny DPO tensorflow ×1 13,773 tokens/s; GPT-2 mini DPO wasm ×1 385 (steps' peak
-RSS 695 MB), tensorflow ×1 1,232; GPT-2 small tensorflow ×1 70 (0.70 of TRL bf16), ×1 bf16 96;
+(2 vCPUs; its CPU model was not recorded), load 1.3–1.6) had: tiny DPO tensorflow ×1 13,773
+tokens/s; GPT-2 mini DPO wasm ×1 385 (steps' peak RSS 695 MB), tensorflow ×1 1,232; GPT-2 small tensorflow ×1 70 (0.70 of TRL bf16), ×1 bf16 96;
 Qwen LoRA tensorflow ×1 43 tokens/s at 3,983 MB, ×2 55 at 3,977 MB, ×1 bf16 49 at 4,051 MB.
 (1) The loop's backward pass (core-logprob \`variableGrads\`) frees each intermediate gradient
 and each activation saved for the backward pass as soon as the last op that needs it has run;
@@ -771,7 +771,7 @@ ${scaleMd}
   await Promise.all(Object.values(dirs).map((d) => rm(d, { recursive: true, force: true })));
 }
 
-/** The CPU model and logical core count, for the results' header (ratios to MKL depend on it). */
+/** CPU model, logical core count and Node version, for the results' header (ratios to MKL depend on the CPU). */
 function machine(): string {
   const list = cpus();
   return `${list[0]?.model.trim() ?? 'unknown CPU'}, ${list.length} logical CPUs, Node ${process.version}`;
