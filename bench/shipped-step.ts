@@ -19,7 +19,14 @@ import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { initBackend } from '@alignjs/core-logprob';
-import { CausalLM, parseModelConfig, saveModel, tinyModelDir } from '@alignjs/models/node';
+import {
+  applyRope,
+  CausalLM,
+  parseModelConfig,
+  ropeTables,
+  saveModel,
+  tinyModelDir,
+} from '@alignjs/models/node';
 import { AdamW, FusedAdamW, HostAdamW, makeLogger, Trainer } from '@alignjs/trainer/node';
 import * as tf from '@tensorflow/tfjs-core';
 import { fitScaling, median, recordResult, table, writeSection } from './util.js';
@@ -114,6 +121,7 @@ async function shippedStep(
   seq: number,
   steps: number,
   lora?: Record<string, unknown>,
+  afterStep?: (step: number) => void,
 ): Promise<{ seconds: number[]; tokens: number; stepPeakRssMb: number }> {
   const parse = await parser();
   const train = await data(pairs, seq);
@@ -141,8 +149,9 @@ async function shippedStep(
   const t = new Trainer(config, {
     logger: makeLogger(undefined, 'quiet'),
     callbacks: {
-      onStep: () => {
+      onStep: (record) => {
         stepPeakRssMb = peakRssMb();
+        afterStep?.(record.step);
       },
     },
   });
@@ -354,19 +363,32 @@ interface ChildResult {
   /** VmHWM at the end (the final checkpoint save included) */
   peakRssMb: number;
   optimizer?: Record<string, number>;
+  /** ms of a tiny step's RoPE before / after (the tiny DPO case only) */
+  rope?: Record<string, number>;
+  /** alternating runs: the steps on the stock kernels (`seconds` are ours) */
+  stockSeconds?: number[];
 }
 
 /** One case on the backend the environment selects, in this (fresh) process. */
 async function child(index: number, modelDirOf: string): Promise<void> {
   const names = process.env.ALIGNJS_BENCH_STOCK?.split(',').filter(Boolean) ?? [];
   const stock = names.length > 0 ? await stockWasmKernels(names) : undefined;
+  // a kernel lever measured step by step: its stock and our kernel take turns
+  const alternate = process.env.ALIGNJS_BENCH_ALTERNATE?.split(',').filter(Boolean) ?? [];
+  const restoreStock = alternate.length > 0 ? await stockWasmKernels(alternate) : undefined;
   const info = await initBackend();
   stock?.();
+  const restoreOurs = restoreStock ? kernelsNow(alternate) : undefined;
   const c = ALL_CASES[index]!;
   const model = c.shape === 'tiny' ? 'builtin:tiny' : modelDirOf;
   let r: Awaited<ReturnType<typeof shippedStep>>;
   try {
-    r = await shippedStep(model, c.objective, c.pairs, c.seq, c.steps, c.lora);
+    // Alternating: step 1 (the warm-up) and every odd step on ours, every even step on stock.
+    const afterStep = restoreStock
+      ? (step: number) => ((step + 1) % 2 === 0 ? restoreStock() : restoreOurs!())
+      : undefined;
+    const steps = restoreStock ? 2 * c.steps : c.steps;
+    r = await shippedStep(model, c.objective, c.pairs, c.seq, steps, c.lora, afterStep);
   } catch (err) {
     // a case the backend refuses (the 0.5B model on wasm): its message is the result
     console.log(`REFUSED ${JSON.stringify((err as Error).message.split('\n')[0])}`);
@@ -377,23 +399,96 @@ async function child(index: number, modelDirOf: string): Promise<void> {
       ? info.wasm!.threadCount
       : Number(process.env.TF_NUM_INTRAOP_THREADS ?? 0) || 2;
   let optimizer: Record<string, number> | undefined;
-  if (index < CASES.length && c.shape === 'gpt2-mini' && c.objective === 'dpo') {
-    const m = CausalLM.random(parseModelConfig(GPT2_MINI), 1);
-    optimizer = optimizerTimes(m.trainableVariables());
-    m.dispose();
+  let rope: Record<string, number> | undefined;
+  if (index < CASES.length && c.objective === 'dpo' && !restoreStock) {
+    if (c.shape === 'gpt2-mini') {
+      const m = CausalLM.random(parseModelConfig(GPT2_MINI), 1);
+      optimizer = optimizerTimes(m.trainableVariables());
+      m.dispose();
+    }
+    if (c.shape === 'tiny') rope = ropeTimes(c.pairs, c.seq);
   }
+  // seconds[i] is step i + 2's: stock on even steps, so on even i
+  const split = restoreStock
+    ? {
+        seconds: r.seconds.filter((_, i) => i % 2 === 1),
+        stockSeconds: r.seconds.filter((_, i) => i % 2 === 0),
+      }
+    : {};
   const out: ChildResult = {
     backend: info.backend,
     threads,
     ...r,
+    ...split,
     peakRssMb: peakRssMb(),
     ...(optimizer ? { optimizer } : {}),
+    ...(rope ? { rope } : {}),
   };
   console.log(`RESULT ${JSON.stringify(out)}`);
 }
 
-/** The wasm kernels our levers replace (core-logprob's wasm-kernels.ts); "before" restores them. */
-const STOCK_LEVERS = [['Identity', 'Cast'], ['Transpose']] as const;
+/** The kernels registered now for `names` (ours, once initBackend has patched them): a function that registers them again. */
+function kernelsNow(names: readonly string[]): () => void {
+  const kernels = names.map((k) => tf.getKernel(k, 'wasm')!);
+  return () => {
+    for (const k of kernels) {
+      tf.unregisterKernel(k.kernelName, 'wasm');
+      tf.registerKernel(k);
+    }
+  };
+}
+
+const ROPE = ['before: split, neg, concat', 'after: one rotation product'] as const;
+
+/**
+ * Milliseconds of one training step's RoPE, forward and backward, on the built-in tiny
+ * model's shapes (`pairs` × 2 rows of `seq`: q `[B, 4, T, 16]` and k `[B, 2, T, 16]` in each
+ * of 2 layers), median of 20 taking turns: the formula as autodiff ran it before
+ * (transformers' rotate_half: split, negate, concatenate) and models' `applyRope`.
+ */
+function ropeTimes(pairs: number, seq: number): Record<string, number> {
+  const [B, T, D] = [2 * pairs, seq, 16];
+  const positions = Int32Array.from({ length: B * T }, (_, i) => i % T);
+  const { cos, sin } = ropeTables(positions, B, T, D, {
+    type: 'default',
+    theta: 10000,
+    dim: D,
+    maxPositions: 128,
+  });
+  const before = (x: tf.Tensor) => {
+    const [x1, x2] = tf.split(x, [D / 2, D / 2], 3);
+    return tf.add(tf.mul(x, cos), tf.mul(tf.concat([tf.neg(x2!), x1!], 3), sin));
+  };
+  const after = (x: tf.Tensor) => applyRope(x as tf.Tensor4D, cos, sin);
+  const xs = [4, 2].map((h) => tf.randomNormal([B, h, T, D]));
+  const times: Record<string, number[]> = { [ROPE[0]]: [], [ROPE[1]]: [] };
+  for (let i = 0; i < 21; i++) {
+    for (const [name, f] of [
+      [ROPE[0], before],
+      [ROPE[1], after],
+    ] as const) {
+      const t0 = performance.now();
+      for (let layer = 0; layer < 2; layer++)
+        for (const x of xs) {
+          const g = tf.grad(f)(x, tf.onesLike(x));
+          g.dataSync();
+          g.dispose();
+        }
+      if (i > 0) times[name]!.push(performance.now() - t0);
+    }
+  }
+  tf.dispose([cos, sin, ...xs]);
+  return Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
+}
+
+/**
+ * The wasm kernels our levers replace (core-logprob's wasm-kernels.ts). "before" rows restore
+ * them for a whole run (Identity + Cast: their effect is on memory, a run's peak RSS); the
+ * alternating section lets stock and ours take turns step by step in one process (speed,
+ * without the run-to-run spread between processes).
+ */
+const STOCK_LEVERS = [['Identity', 'Cast']] as const;
+const ALTERNATING_LEVERS = [['Transpose'], ['Slice', 'SplitV'], ['Identity', 'Cast']] as const;
 
 /**
  * tfjs-backend-wasm's own kernels `names`, captured before `initBackend` patches them: the
@@ -599,6 +694,7 @@ async function main(): Promise<void> {
     });
   const rows: string[][] = [];
   const optRows: string[][] = [];
+  const ropeRows: string[][] = [];
   const json: Record<string, unknown>[] = [];
   const trlCache = new Map<string, (TrlStep | string)[]>();
   for (const [i, c] of CASES.entries()) {
@@ -654,12 +750,46 @@ async function main(): Promise<void> {
         load.toFixed(2),
       ]);
       console.log(rows.at(-1)!.join(' | '));
+      if (res.rope)
+        ropeRows.push([
+          cfg.only || cfg.label.includes(',') ? cfg.label : `${res.backend} ×${res.threads}`,
+          ...ROPE.map((k) => res.rope![k]?.toFixed(2) ?? '–'),
+        ]);
       if (res.optimizer)
         optRows.push([
           cfg.only || cfg.label.includes(',') ? cfg.label : `${res.backend} ×${res.threads}`,
           ...OPTIMIZERS.map((k) => res.optimizer![k]?.toFixed(1) ?? '–'),
         ]);
       json.push({ case: c.name, objective: label, config: cfg.env, ...res, trl, load });
+    }
+  }
+  const altRows: string[][] = [];
+  for (const [i, c] of CASES.entries()) {
+    if (c.objective !== 'dpo' || !['tiny', 'gpt2-mini', 'gpt2-small'].includes(c.shape)) continue;
+    for (const kernels of ALTERNATING_LEVERS) {
+      const load = loadavg()[0]!;
+      const env = { ALIGNJS_BACKEND: 'wasm', ALIGNJS_WASM_THREADS: '1' };
+      const out = runChild(i, dirs[c.shape] ?? '', {
+        ...env,
+        ALIGNJS_BENCH_ALTERNATE: kernels.join(','),
+      });
+      if (!out || typeof out === 'string' || !out.stockSeconds) {
+        console.error(`${c.name}, alternating ${kernels.join(' + ')}: failed`);
+        continue;
+      }
+      const [ours, stock] = [out.seconds, out.stockSeconds].map((x) => out.tokens / median(x));
+      altRows.push([
+        c.name,
+        `${c.pairs}×2×${c.seq}`,
+        kernels.join(' + '),
+        String(out.seconds.length),
+        spread(out.stockSeconds.map((x) => out.tokens / x)),
+        spread(out.seconds.map((x) => out.tokens / x)),
+        (ours! / stock!).toFixed(2),
+        load.toFixed(2),
+      ]);
+      console.log(altRows.at(-1)!.join(' | '));
+      json.push({ case: c.name, alternating: kernels, config: env, ...out, load });
     }
   }
   const scaleCfg = configs.find((c) => c.label === (hasTfjsNode() ? 'tensorflow ×1' : 'wasm ×1'))!;
@@ -723,13 +853,47 @@ it does same-dtype \`Cast\`s (~135). Ours (core-logprob's wasm-kernels.ts) share
 memory instead, as the cpu and tensorflow backends' do; compare each with the wasm ×1 row of
 its shape (tokens/s and the steps' peak RSS).
 
-The "wasm ×1, before: stock Transpose" rows are the lever added this round: tfjs-backend-wasm's
-\`Transpose\` walks the output with per-element index arithmetic and strided reads, 4–19 ns per
-element on these shapes (19 for the \`[8192, 256]\` block that \`matMulFast\`'s swapped LM-head
-product transposes back). Ours, for every permutation that is one swap of two axes once
-size-1 axes are dropped and neighbours merged (matrices, batched matrices, attention's head
-split and merge), is a cache-blocked 32 × 32 copy on the heap whose inner loop runs along the
-shorter stride: 1.7–2.2 ns per element on the same shapes.
+### wasm kernel levers, stock and ours taking turns step by step (wasm ×1, one process per row)
+
+Between processes the same step's speed on this machine spreads by up to ~40% (a tiny-model
+run at 73 ms a step, the next at 127 ms, same code), more than these levers move it, so each
+row here is one run whose optimizer steps alternate: the warm-up and every odd step on our
+kernels, every even step on tfjs-backend-wasm's stock ones.
+
+${table(
+  [
+    'shape',
+    'pairs × 2 × seq',
+    'lever',
+    'steps each',
+    'stock: tokens / s',
+    'ours: tokens / s',
+    'ours ÷ stock',
+    'load (1 min)',
+  ],
+  altRows,
+)}
+
+\`Transpose\`: the stock kernel walks the output with per-element index arithmetic and strided
+reads, 4–19 ns per element on these shapes (19 for the \`[8192, 256]\` block that
+\`matMulFast\`'s swapped LM-head product transposes back). Ours, for every permutation that is
+one swap of two axes once size-1 axes are dropped and neighbours merged (matrices, batched
+matrices, attention's head split and merge), is a cache-blocked 32 × 32 copy on the heap
+whose inner loop runs along the shorter stride: 1.7–2.2 ns per element on the same shapes.
+\`Slice\` + \`SplitV\`: the stock kernels copy the whole input out of the heap for every
+slice (\`SplitV\`: for every piece) and then copy element by element; ours copy each
+contiguous run of the slice with one memmove on the heap (GPT-2's q, k, v split was 4% of a
+GPT-2-mini step). \`Identity\` + \`Cast\`: the memory lever of the main table's "before" rows, here for its speed.
+
+### RoPE: one tiny-model step's rotary embedding, forward and backward, ms (median of 20, taking turns)
+
+${table(['backend × threads', ...ROPE], ropeRows)}
+
+The built-in tiny model's q \`[16, 4, 64, 16]\` and k \`[16, 2, 64, 16]\` in each of its 2
+layers. "before" is transformers' \`rotate_half\` as autodiff ran it: split, negate and
+concatenate forward, and the same three kernels' gradients backward (on wasm 11% of the tiny
+step's kernel time). Now models' \`applyRope\` rotates the halves as one product with a
+signed permutation matrix and writes its gradient out (\`dy·cos + rotate_halfᵀ(dy·sin)\`).
 
 The "tensorflow ×1, before: optim adamw_torch (tfjs ops)" rows are the other lever kept: on
 tensorflow, \`optim: auto\` now picks \`adamw_torch_fused\`, TensorFlow's own fused Adam kernel

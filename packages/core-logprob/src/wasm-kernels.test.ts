@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { initBackend } from './backend.js';
-import { swapForm } from './wasm-kernels.js';
+import { sliceRuns, swapForm } from './wasm-kernels.js';
 
 const cases: [number[], number[], number[]][] = [
   [
@@ -50,6 +50,107 @@ describe('patched wasm Slice kernel', () => {
       }
     }
     expect(tf.getBackend()).toBe('wasm');
+  });
+});
+
+/** The slice begin/size of a row-major `values` of `shape`, index by index (the oracle). */
+function slice64(values: number[], shape: number[], begin: number[], size: number[]): number[] {
+  const out: number[] = [];
+  const n = size.reduce((a, b) => a * b, 1);
+  for (let i = 0; i < n; i++) {
+    let rest = i;
+    let src = 0;
+    let stride = 1;
+    const idx: number[] = [];
+    for (let a = shape.length - 1; a >= 0; a--) {
+      idx[a] = (rest % size[a]!) + begin[a]!;
+      rest = Math.floor(rest / size[a]!);
+    }
+    for (let a = shape.length - 1; a >= 0; a--) {
+      src += idx[a]! * stride;
+      stride *= shape[a]!;
+    }
+    out.push(values[src]!);
+  }
+  return out;
+}
+
+describe('patched wasm Slice and SplitV kernels, strided', () => {
+  it('reads a slice as contiguous runs: the axes after the last cut one ride along', () => {
+    const runs = (sh: number[], b: number[], z: number[]) => {
+      const r = sliceRuns(sh, b, z);
+      return (
+        r && {
+          count: r.count,
+          length: r.length,
+          offsets: [...Array(r.count)].map((_, i) => r.offset(i)),
+        }
+      );
+    };
+    // last-axis split of [2, 3, 24] at 8: 6 runs of 8, one per row
+    expect(runs([2, 3, 24], [0, 0, 8], [2, 3, 8])).toEqual({
+      count: 6,
+      length: 8,
+      offsets: [8, 32, 56, 80, 104, 128],
+    });
+    // a middle axis cut, the last whole: 2 runs of 2 × 24
+    expect(runs([2, 3, 24], [0, 1, 0], [2, 2, 24])).toEqual({
+      count: 2,
+      length: 48,
+      offsets: [24, 96],
+    });
+    // contiguous: one run
+    expect(runs([4, 6, 5], [1, 0, 0], [2, 6, 5])).toEqual({ count: 1, length: 60, offsets: [30] });
+    // runs of 3 elements: left to the stock kernel
+    expect(runs([4, 6, 5], [0, 0, 1], [4, 6, 3])).toBeUndefined();
+    expect(runs([3, 4], [0, 0], [0, 4])).toEqual({ count: 0, length: 0, offsets: [] });
+  });
+
+  it('equal an index-by-index slice on many shapes and dtypes, and SplitV its pieces, no leaks', async () => {
+    await initBackend({ backend: 'wasm' });
+    expect(tf.getKernel('Slice', 'wasm')?.kernelFunc.name).toBe('sliceOnHeap');
+    expect(tf.getKernel('SplitV', 'wasm')?.kernelFunc.name).toBe('splitOnHeap');
+    let seed = 5;
+    const rand = (k: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % k;
+    };
+    const before = tf.memory().numTensors;
+    for (let trial = 0; trial < 200; trial++) {
+      const rank = 1 + rand(5);
+      const shape = Array.from({ length: rank }, () => 1 + rand(rank > 3 ? 5 : 12));
+      const begin = shape.map((d) => rand(d));
+      const size = shape.map((d, a) => rand(d - begin[a]! + 1));
+      // make most trials non-empty
+      if (trial % 10) for (const a of size.keys()) size[a] = Math.max(1, size[a]!);
+      const dtype = (['float32', 'int32', 'bool'] as const)[trial % 3]!;
+      const n = shape.reduce((a, b) => a * b, 1);
+      const values = Array.from({ length: n }, (_, i) =>
+        dtype === 'bool' ? ((i * 7) % 3 === 0 ? 1 : 0) : dtype === 'int32' ? i - 40 : i * 0.25 - 9,
+      );
+      const x = tf.tensor(values, shape, dtype);
+      const y = tf.slice(x, begin, size);
+      expect(Array.from(y.dataSync()), `${dtype} ${shape} ${begin} ${size}`).toEqual(
+        slice64(values, shape, begin, size),
+      );
+      // SplitV along a random axis into up to three pieces
+      const axis = rand(rank);
+      const d = shape[axis]!;
+      const cut = [rand(d + 1)];
+      const sizes = d - cut[0]! > 1 ? [cut[0]!, 1, d - cut[0]! - 1] : [cut[0]!, d - cut[0]!];
+      const pieces = tf.split(x, sizes, axis);
+      let at = 0;
+      for (const [k, piece] of pieces.entries()) {
+        const b = shape.map((_, a) => (a === axis ? at : 0));
+        const z = shape.map((dd, a) => (a === axis ? sizes[k]! : dd));
+        expect(Array.from(piece.dataSync()), `split ${shape} axis ${axis} piece ${k}`).toEqual(
+          slice64(values, shape, b, z),
+        );
+        at += sizes[k]!;
+      }
+      tf.dispose([x, y, ...pieces]);
+    }
+    expect(tf.memory().numTensors).toBe(before);
   });
 });
 

@@ -19,20 +19,22 @@ interface WasmBackendLike {
 let patched = false;
 
 /**
- * Replaces tfjs-backend-wasm's `Slice` kernel for contiguous slices with one in-heap
- * memmove. The stock kernel first copies the *whole* input out of the wasm heap
- * (`readSync`) for every slice, so slicing a chunk of a `[B, T, V]` logits tensor costs a
- * full copy of it; that made chunked log-probs 3× slower than a full log-softmax.
- * Non-contiguous slices and strings still go to the stock kernel. Idempotent.
+ * Replaces tfjs-backend-wasm's `Slice` and `SplitV` kernels with copies on the heap: one
+ * memmove per contiguous run of the slice (the whole slice when it is contiguous). The stock
+ * `Slice` first copies the *whole* input out of the wasm heap (`readSync`) for every slice,
+ * so slicing a chunk of a `[B, T, V]` logits tensor cost a full copy of it (chunked log-probs
+ * were 3× slower than a full log-softmax), and the stock `SplitV` does that once per piece
+ * before an element-by-element loop (GPT-2's q, k, v split: 4% of a GPT-2-mini step).
+ * Strings, complex numbers and slices whose runs are shorter than {@link MIN_RUN} elements
+ * still go to the stock kernels. Idempotent.
  */
 export function patchWasmKernels(): void {
   if (patched) return;
   const stock = tf.getKernel('Slice', 'wasm');
   if (!stock) return;
   patched = true;
-  const kernelFunc: tf.KernelFunc = (args) => {
+  const slice: tf.KernelFunc = function sliceOnHeap(args) {
     const x = args.inputs.x as tf.TensorInfo;
-    const backend = args.backend as unknown as WasmBackendLike;
     const { begin, size } = args.attrs as unknown as {
       begin: number | number[];
       size: number | number[];
@@ -41,21 +43,49 @@ export function patchWasmKernels(): void {
       number[],
       number[],
     ];
-    const n = tf.util.sizeFromShape(s);
-    if (x.dtype === 'string' || n === 0 || !tf.slice_util.isSliceContinous(x.shape, b, s)) {
-      return stock.kernelFunc(args);
-    }
-    const offset = tf.slice_util.computeFlatOffset(b, tf.util.computeStrides(x.shape));
-    const bpe = tf.util.bytesPerElement(x.dtype);
+    const runs = sliceRuns(x.shape, b, s);
+    if (x.dtype === 'string' || x.dtype === 'complex64' || !runs) return stock.kernelFunc(args);
+    const backend = args.backend as unknown as WasmBackendLike;
     const out = backend.makeOutput(s, x.dtype);
+    if (runs.count === 0) return out;
+    const bpe = tf.util.bytesPerElement(x.dtype);
     // Read offsets after makeOutput: allocating may grow (and replace) the heap buffer.
-    const from = backend.dataIdMap.get(x.dataId).memoryOffset + offset * bpe;
+    const from = backend.dataIdMap.get(x.dataId).memoryOffset;
     const to = backend.dataIdMap.get(out.dataId).memoryOffset;
-    backend.wasm.HEAPU8.copyWithin(to, from, from + n * bpe);
+    const heap = backend.wasm.HEAPU8;
+    const bytes = runs.length * bpe;
+    for (let r = 0; r < runs.count; r++) {
+      const at = from + runs.offset(r) * bpe;
+      heap.copyWithin(to + r * bytes, at, at + bytes);
+    }
     return out;
   };
   tf.unregisterKernel('Slice', 'wasm');
-  tf.registerKernel({ kernelName: 'Slice', backendName: 'wasm', kernelFunc });
+  tf.registerKernel({ kernelName: 'Slice', backendName: 'wasm', kernelFunc: slice });
+  const stockSplit = tf.getKernel('SplitV', 'wasm');
+  if (stockSplit) {
+    tf.unregisterKernel('SplitV', 'wasm');
+    tf.registerKernel({
+      kernelName: 'SplitV',
+      backendName: 'wasm',
+      kernelFunc: function splitOnHeap(args) {
+        const x = args.inputs.x as tf.TensorInfo;
+        const { numOrSizeSplits, axis } = args.attrs as unknown as {
+          numOrSizeSplits: number | number[];
+          axis: number;
+        };
+        const a = tf.util.parseAxisParam(axis, x.shape)[0]!;
+        const begin = x.shape.map(() => 0);
+        return tf.backend_util.prepareSplitSize(x, numOrSizeSplits, a).map((n) => {
+          const size = [...x.shape];
+          size[a] = n;
+          const piece = slice({ ...args, attrs: { begin: [...begin], size } }) as tf.TensorInfo;
+          begin[a]! += n;
+          return piece;
+        });
+      },
+    });
+  }
   patchBatchMatMul();
   patchTranspose();
   // The gradient tape clones every tensor it saves for the backward pass through `Identity`
@@ -207,6 +237,44 @@ export function swapForm(
     C: size(byInput[lead + 1]!),
     inner: trail ? size(byInput[n - 1]!) : 1,
   };
+}
+
+/** Slices whose contiguous runs are shorter than this go to the stock kernels (a memmove each would cost more). */
+const MIN_RUN = 8;
+
+/**
+ * The slice `begin`/`size` of a row-major `shape` as `count` contiguous runs of `length`
+ * elements, run `r` starting at element `offset(r)` of the input: the axes after the last one
+ * the slice cuts are taken whole, so each run spans them. Undefined when the runs would be
+ * shorter than {@link MIN_RUN} (and the slice is not empty or one run).
+ */
+export function sliceRuns(
+  shape: readonly number[],
+  begin: readonly number[],
+  size: readonly number[],
+): { count: number; length: number; offset: (r: number) => number } | undefined {
+  const rank = shape.length;
+  const n = size.reduce((p, d) => p * d, 1);
+  if (n === 0) return { count: 0, length: 0, offset: () => 0 };
+  // j: the innermost axis that is cut (or the first axis); every axis after it is whole
+  let j = rank - 1;
+  while (j > 0 && size[j] === shape[j]) j--;
+  const strides = shape.map((_, a) => shape.slice(a + 1).reduce((p, d) => p * d, 1));
+  const length = rank === 0 ? 1 : size[j]! * strides[j]!;
+  const count = n / length;
+  if (count > 1 && length < MIN_RUN) return undefined;
+  const start = begin.reduce((o, b, a) => o + b * strides[a]!, 0);
+  // run r's index over the outer axes 0..j-1, in row-major order
+  const outer = size.slice(0, Math.max(j, 0));
+  const offset = (r: number) => {
+    let o = start;
+    for (let a = outer.length - 1; a >= 0; a--) {
+      o += (r % outer[a]!) * strides[a]!;
+      r = Math.floor(r / outer[a]!);
+    }
+    return o;
+  };
+  return { count, length, offset };
 }
 
 /** Tile edge of the blocked transpose: 32 × 32 four-byte elements (4 KiB) fit in L1 both ways. */

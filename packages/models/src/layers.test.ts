@@ -1,8 +1,9 @@
 import { initBackend, variableGrads } from '@alignjs/core-logprob';
-import { expectClose, numericGrad } from '@alignjs/core-logprob/testing';
+import { expectClose, numericGrad, rng } from '@alignjs/core-logprob/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import {
+  applyRope,
   attentionWeights,
   embeddingLookup,
   geluNew,
@@ -481,6 +482,41 @@ describe.each(BACKENDS)('attentionWeights on %s', (backend) => {
     expect((a - b) / (4 * scoreBytes)).toBeGreaterThan(3.5);
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([bias, w]);
+    await initBackend({ backend: prev });
+  });
+});
+
+describe.each(BACKENDS)('applyRope on %s', (backend) => {
+  it("is transformers' x·cos + rotate_half(x)·sin, value and gradient (float64 oracle)", async () => {
+    const prev = tf.getBackend() as 'wasm' | 'cpu' | 'tensorflow';
+    await initBackend({ backend });
+    const [B, H, T, D] = [2, 3, 5, 8];
+    const r = rng(11);
+    const xs = Array.from({ length: B * H * T * D }, () => r.normal());
+    const cs = Array.from({ length: B * T * D }, () => r.normal());
+    const sn = Array.from({ length: B * T * D }, () => r.normal());
+    const up = Array.from({ length: xs.length }, () => r.normal());
+    // rotate_half as transformers writes it: cat(−x[..., D/2:], x[..., :D/2]); tables broadcast over heads
+    const rope64 = (v: number[]) =>
+      v.map((xi, i) => {
+        const [b, t, d] = [Math.floor(i / (H * T * D)), Math.floor(i / D) % T, i % D];
+        const rot = d < D / 2 ? -v[i + D / 2]! : v[i - D / 2]!;
+        const k = (b * T + t) * D + d;
+        return xi * cs[k]! + rot * sn[k]!;
+      });
+    const x = tf.tensor4d(xs, [B, H, T, D]);
+    const c = tf.tensor4d(cs, [B, 1, T, D]);
+    const s = tf.tensor4d(sn, [B, 1, T, D]);
+    const u = tf.tensor4d(up, [B, H, T, D]);
+    const before = tf.memory().numTensors;
+    const y = applyRope(x, c, s);
+    expectClose(y.dataSync(), rope64(xs), { atol: 1e-6, rtol: 1e-5, label: 'value' });
+    const loss64 = (v: number[]) => rope64(v).reduce((acc, yi, i) => acc + yi * up[i]!, 0);
+    const gx = tf.grad((z: tf.Tensor) => tf.sum(tf.mul(applyRope(z as tf.Tensor4D, c, s), u)))(x);
+    expectClose(gx.dataSync(), numericGrad(loss64, xs), { atol: 1e-5, rtol: 1e-4, label: 'dx' });
+    tf.dispose([y, gx]);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([x, c, s, u]);
     await initBackend({ backend: prev });
   });
 });

@@ -213,8 +213,40 @@ export function ropeTables(
   return { cos: tf.tensor4d(cos, [B, 1, T, headDim]), sin: tf.tensor4d(sin, [B, 1, T, headDim]) };
 }
 
+/**
+ * `x` times the signed permutation that rotates halves: `sign` 1 is {@link rotateHalf}
+ * (`[x1, x2] → [−x2, x1]`), −1 its transpose (`[x2, −x1]`, the inverse). One small matrix
+ * product over the last axis: the split, negation and concatenation it replaces were three
+ * kernels each way, costlier than this product on wasm (11% of the tiny model's step).
+ * Exact for finite values (each output is one ±x plus zeros); a non-finite entry makes its
+ * whole row NaN (0·∞), where the split left it alone — the step's finite guard stops either.
+ */
+function rotateHalves(x: tf.Tensor, sign: 1 | -1): tf.Tensor {
+  const d = x.shape.at(-1)!;
+  const h = d / 2;
+  const p = new Float32Array(d * d);
+  for (let j = 0; j < h; j++) {
+    p[(h + j) * d + j] = -sign; // output j takes −x2[j]
+    p[j * d + h + j] = sign; // output h + j takes x1[j]
+  }
+  return tf.reshape(tf.matMul(tf.reshape(x, [-1, d]), tf.tensor2d(p, [d, d])), x.shape);
+}
+
+/**
+ * Hugging Face's `apply_rotary_pos_emb` for one of q, k: `x·cos + rotate_half(x)·sin`, with
+ * its gradient written out (`dy·cos + rotate_halfᵀ(dy·sin)`; none for the tables).
+ */
 export function applyRope(x: tf.Tensor4D, cos: tf.Tensor4D, sin: tf.Tensor4D): tf.Tensor4D {
-  return tf.tidy(() => tf.add(tf.mul(x, cos), tf.mul(rotateHalf(x), sin)) as tf.Tensor4D);
+  const f = tf.customGrad(((xs: tf.Tensor, save: tf.GradSaveFunc) => {
+    // Save the tables: the caller's copies may be disposed before the backward pass.
+    save([cos, sin]);
+    return {
+      value: tf.add(tf.mul(xs, cos), tf.mul(rotateHalves(xs, 1), sin)),
+      gradFunc: (dy: tf.Tensor, [c, s]: tf.Tensor[]) =>
+        tf.add(tf.mul(dy, c!), rotateHalves(tf.mul(dy, s!), -1)),
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return tf.tidy(() => f(x) as tf.Tensor4D);
 }
 
 /** Additive attention bias `[B, 1, T, S]`: 0 where query t may see key s, −1e9 elsewhere. */
