@@ -883,7 +883,8 @@ whose inner loop runs along the shorter stride: 1.7–2.2 ns per element on the 
 \`Slice\` + \`SplitV\`: the stock kernels copy the whole input out of the heap for every
 slice (\`SplitV\`: for every piece) and then copy element by element; ours copy each
 contiguous run of the slice with one memmove on the heap (GPT-2's q, k, v split was 4% of a
-GPT-2-mini step). \`Identity\` + \`Cast\`: the memory lever of the main table's "before" rows, here for its speed.
+GPT-2-mini step; "stock" here is tfjs's own \`Slice\`, before the contiguous-slice patch of
+earlier rounds too). \`Identity\` + \`Cast\`: the memory lever of the main table's "before" rows, here for its speed.
 
 ### RoPE: one tiny-model step's rotary embedding, forward and backward, ms (median of 20, taking turns)
 
