@@ -496,13 +496,7 @@ const ALTERNATING_LEVERS = [['Transpose'], ['Slice', 'SplitV'], ['Identity', 'Ca
  */
 async function stockWasmKernels(names: readonly string[]): Promise<() => void> {
   await import('@tensorflow/tfjs-backend-wasm');
-  const kernels = names.map((k) => tf.getKernel(k, 'wasm')!);
-  return () => {
-    for (const k of kernels) {
-      tf.unregisterKernel(k.kernelName, 'wasm');
-      tf.registerKernel(k);
-    }
-  };
+  return kernelsNow(names);
 }
 
 /**
